@@ -1,0 +1,179 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { ArgoCdConfig, Environment } from "./config";
+
+/** Where the argo-cd chart comes from. The version is `platform:argocd.chartVersion`. */
+export const ARGOCD_CHART = { name: "argo-cd", repo: "https://argoproj.github.io/argo-helm" } as const;
+/** Namespace and Helm release name; the GitOps tree's Application for Argo CD uses the same. */
+export const ARGOCD_NAMESPACE = "argocd";
+export const ARGOCD_RELEASE = "argocd";
+
+export interface ArgoCdArgs {
+  /** dev | stage | prod: picks replica counts and resource requests. */
+  environment: Environment;
+  /** Chart version, hostname, HA, ingress and TLS settings from `platform:argocd`. */
+  settings: ArgoCdConfig;
+  /** Ports the cluster's ingress is reached on from outside, for the UI URL. */
+  ingressPorts: { readonly http: number; readonly https: number };
+  /** Kubernetes provider of the target cluster. */
+  provider: k8s.Provider;
+}
+
+/** The URL users open, e.g. http://argocd.dev.127.0.0.1.nip.io:8080. */
+export function argocdUrl(settings: ArgoCdConfig, ingressPorts: ArgoCdArgs["ingressPorts"]): string {
+  const [scheme, port, standard] = settings.tls.enabled
+    ? ["https", ingressPorts.https, 443]
+    : ["http", ingressPorts.http, 80];
+  return `${scheme}://${settings.hostname}${port === standard ? "" : `:${port}`}`;
+}
+
+interface Resources {
+  requests: { cpu: string; memory: string };
+  limits: { memory: string };
+}
+const res = (cpu: string, memory: string, limit: string): Resources => ({
+  requests: { cpu, memory },
+  limits: { memory: limit },
+});
+
+// Memory limits only: CPU limits throttle the controller during large syncs.
+const SIZES = {
+  small: {
+    controller: res("100m", "256Mi", "1Gi"),
+    server: res("50m", "64Mi", "256Mi"),
+    repoServer: res("50m", "128Mi", "512Mi"),
+    applicationSet: res("25m", "64Mi", "128Mi"),
+    notifications: res("25m", "32Mi", "128Mi"),
+    redis: res("25m", "32Mi", "128Mi"),
+    job: res("10m", "32Mi", "64Mi"),
+  },
+  standard: {
+    controller: res("500m", "1Gi", "2Gi"),
+    server: res("100m", "128Mi", "512Mi"),
+    repoServer: res("250m", "256Mi", "1Gi"),
+    applicationSet: res("100m", "128Mi", "256Mi"),
+    notifications: res("50m", "64Mi", "128Mi"),
+    redis: res("100m", "128Mi", "256Mi"),
+    job: res("10m", "32Mi", "64Mi"),
+  },
+} as const;
+
+/**
+ * Helm values for the argo-cd chart. Every key here is one the chart reads (a test checks them
+ * against the chart's values.yaml and renders the chart with them).
+ */
+export function argocdValues(
+  environment: Environment,
+  settings: ArgoCdConfig,
+  url: string,
+  adminPasswordBcrypt: pulumi.Input<string>,
+): Record<string, unknown> {
+  const size = environment === "dev" ? SIZES.small : SIZES.standard;
+  // HA: two of every stateless component, redis-ha (three redis + haproxy) instead of one redis.
+  const replicas = settings.ha ? 2 : 1;
+  const pdb = settings.ha ? { enabled: true, minAvailable: 1 } : { enabled: false };
+  return {
+    global: { domain: settings.hostname },
+    configs: {
+      cm: { url, "admin.enabled": true, "exec.enabled": false },
+      // TLS ends at the ingress controller; behind it the server speaks plain HTTP.
+      params: { "server.insecure": true },
+      rbac: { "policy.default": "role:readonly" },
+      secret: { argocdServerAdminPassword: adminPasswordBcrypt },
+    },
+    controller: { replicas: 1, resources: size.controller },
+    server: {
+      replicas,
+      resources: size.server,
+      pdb,
+      ingress: {
+        enabled: true,
+        ingressClassName: settings.ingressClassName,
+        tls: settings.tls.enabled,
+        annotations: settings.tls.enabled ? { "cert-manager.io/cluster-issuer": settings.tls.clusterIssuer } : {},
+      },
+    },
+    repoServer: { replicas, resources: size.repoServer, pdb },
+    applicationSet: { replicas, resources: size.applicationSet, pdb },
+    notifications: { resources: size.notifications },
+    redis: { enabled: !settings.ha, resources: size.redis },
+    redisSecretInit: { resources: size.job },
+    "redis-ha": settings.ha
+      ? {
+          enabled: true,
+          redis: { resources: size.redis },
+          sentinel: { resources: res("25m", "32Mi", "64Mi") },
+          haproxy: { resources: res("50m", "64Mi", "128Mi"), init: { resources: size.job } },
+          splitBrainDetection: { resources: res("10m", "32Mi", "64Mi") },
+          init: { resources: size.job },
+        }
+      : { enabled: false },
+    // No SSO is configured here; Dex would only cost a pod.
+    dex: { enabled: false },
+  };
+}
+
+/** Pod Security Admission: every Argo CD pod meets the `restricted` profile (a test renders them). */
+export const ARGOCD_NAMESPACE_LABELS = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/audit": "restricted",
+  "pod-security.kubernetes.io/warn": "restricted",
+} as const;
+
+/**
+ * Argo CD installed by Helm into the `argocd` namespace, with a generated admin password, the UI
+ * behind the cluster's ingress, read-only default RBAC, and HA in prod.
+ */
+export class ArgoCd extends pulumi.ComponentResource {
+  /** The Helm release; Argo CD's CRDs exist once it is ready. */
+  public readonly release: k8s.helm.v3.Release;
+  /** URL of the UI and API. */
+  public readonly url: pulumi.Output<string>;
+  /** Password of the `admin` user. A Pulumi secret. */
+  public readonly adminPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:gitops:ArgoCd", name, {}, opts);
+    const k8sOpts = { parent: this, provider: args.provider };
+
+    const ns = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: ARGOCD_NAMESPACE, labels: { ...ARGOCD_NAMESPACE_LABELS } } },
+      k8sOpts,
+    );
+
+    const password = new random.RandomPassword(
+      `${name}-admin-password`,
+      { length: 32, special: false },
+      { parent: this },
+    );
+
+    const url = argocdUrl(args.settings, args.ingressPorts);
+    this.release = new k8s.helm.v3.Release(
+      `${name}-release`,
+      {
+        name: ARGOCD_RELEASE,
+        chart: ARGOCD_CHART.name,
+        version: args.settings.chartVersion,
+        repositoryOpts: { repo: ARGOCD_CHART.repo },
+        namespace: ns.metadata.name,
+        createNamespace: false,
+        values: argocdValues(args.environment, args.settings, url, pulumi.secret(password.bcryptHash)),
+        // A failed install or upgrade rolls back and removes what it made, instead of leaving a
+        // release stuck in pending-install.
+        atomic: true,
+        cleanupOnFail: true,
+        timeout: args.settings.installTimeoutSeconds,
+        waitForJobs: true,
+        maxHistory: 10,
+      },
+      k8sOpts,
+    );
+
+    this.url = pulumi.output(url);
+    this.adminPassword = pulumi.secret(password.result);
+
+    this.registerOutputs({ url: this.url, adminPassword: this.adminPassword });
+  }
+}

@@ -1,0 +1,126 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+// Types only, erased at run time: they hold the objects below to Argo CD's own API types.
+import type { IAppProject } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/AppProject" with {
+  "resolution-mode": "import",
+};
+import type { IApplication } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application" with {
+  "resolution-mode": "import",
+};
+import type { GitCredentials, GitOpsConfig } from "./config";
+
+/** Deleting an Application with this finalizer first deletes everything it synced. */
+export const CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io";
+/** The cluster Argo CD runs in, as Argo CD names it. */
+export const IN_CLUSTER = "https://kubernetes.default.svc";
+/** Name of the root Application and of the AppProject it lives in. */
+export const ROOT_NAME = "platform-root";
+
+const LABELS = { "app.kubernetes.io/part-of": "platform", "app.kubernetes.io/managed-by": "pulumi" };
+
+/**
+ * The root's AppProject. The root app only creates Argo CD objects in Argo CD's namespace (the
+ * child Applications, ApplicationSets and the teams' AppProjects); everything else comes from
+ * the children, each under its own project. Nothing cluster-scoped is allowed here.
+ */
+export function rootProject(gitops: GitOpsConfig, namespace: string): IAppProject {
+  return {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "AppProject",
+    metadata: { name: ROOT_NAME, namespace, labels: LABELS },
+    spec: {
+      description: "Root of the platform app-of-apps: creates only Argo CD projects and applications",
+      sourceRepos: [gitops.repoURL],
+      destinations: [{ server: IN_CLUSTER, namespace }],
+      clusterResourceWhitelist: [],
+      namespaceResourceWhitelist: [
+        { group: "argoproj.io", kind: "AppProject" },
+        { group: "argoproj.io", kind: "Application" },
+        { group: "argoproj.io", kind: "ApplicationSet" },
+      ],
+    },
+  };
+}
+
+/** The root "app of apps": syncs `platform:gitops` into Argo CD's namespace. */
+export function rootApplication(gitops: GitOpsConfig, namespace: string): IApplication {
+  return {
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Application",
+    metadata: { name: ROOT_NAME, namespace, labels: LABELS, finalizers: [CASCADE_FINALIZER] },
+    spec: {
+      project: ROOT_NAME,
+      source: { repoURL: gitops.repoURL, targetRevision: gitops.targetRevision, path: gitops.path },
+      destination: { server: IN_CLUSTER, namespace },
+      syncPolicy: {
+        // prod: nothing reaches the cluster until someone presses Sync.
+        ...(gitops.syncPolicy === "automated" ? { automated: { prune: true, selfHeal: true } } : {}),
+        syncOptions: ["PruneLast=true"],
+        retry: { limit: gitops.retryLimit, backoff: { duration: "5s", factor: 2, maxDuration: "3m" } },
+      },
+      revisionHistoryLimit: 10,
+    },
+  };
+}
+
+/** Argo CD's repository Secret (declarative setup) for a private Git repository. */
+export function repositorySecretData(repoURL: string, credentials: GitCredentials): Record<string, string> {
+  return { type: "git", url: repoURL, ...credentials };
+}
+
+export interface GitOpsBootstrapArgs {
+  /** Repository, revision, path and sync policy from `platform:gitops`. */
+  gitops: GitOpsConfig;
+  /** Namespace Argo CD runs in. */
+  namespace: string;
+  /** The Argo CD release: its CRDs must exist before these objects are applied. */
+  argocdRelease: pulumi.Resource;
+  /** Kubernetes provider of the target cluster. */
+  provider: k8s.Provider;
+}
+
+/**
+ * The GitOps bridge: the root AppProject and the root Application, plus the repository Secret
+ * when the repository is private. After this Pulumi manages nothing the root app syncs.
+ */
+export class GitOpsBootstrap extends pulumi.ComponentResource {
+  /** Name of the root Application. */
+  public readonly rootAppName: pulumi.Output<string>;
+
+  constructor(name: string, args: GitOpsBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:gitops:Bootstrap", name, {}, opts);
+    const k8sOpts = { parent: this, provider: args.provider };
+    // CRDs come with the release; data flow does not show that, so say it.
+    const afterArgoCd = { ...k8sOpts, dependsOn: [args.argocdRelease] };
+    const ns = args.namespace;
+
+    const repoSecret = args.gitops.credentials
+      ? new k8s.core.v1.Secret(
+          `${name}-repository`,
+          {
+            metadata: {
+              name: `${ROOT_NAME}-repository`,
+              namespace: ns,
+              labels: { ...LABELS, "argocd.argoproj.io/secret-type": "repository" },
+            },
+            stringData: pulumi.secret(
+              args.gitops.credentials.apply((c) => repositorySecretData(args.gitops.repoURL, c)),
+            ),
+          },
+          k8sOpts,
+        )
+      : undefined;
+
+    const project = new k8s.apiextensions.CustomResource(`${name}-project`, rootProject(args.gitops, ns), afterArgoCd);
+
+    const app = new k8s.apiextensions.CustomResource(
+      `${name}-root-app`,
+      rootApplication(args.gitops, ns),
+      // The project must outlive the app: deleting the app cascades through the project's rules.
+      { ...afterArgoCd, dependsOn: [args.argocdRelease, project, ...(repoSecret ? [repoSecret] : [])] },
+    );
+
+    this.rootAppName = app.metadata.name;
+    this.registerOutputs({ rootAppName: this.rootAppName });
+  }
+}

@@ -1,0 +1,113 @@
+import * as command from "@pulumi/command";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import type { K3dSettings } from "../config";
+import type { Cluster } from "./types";
+
+export interface K3dClusterArgs {
+  /** k3d cluster name: a DNS-1123 label of at most 32 characters. */
+  name: string;
+  /** Servers, agents, k3s image, host ports and registry; see `platform:cluster.k3d`. */
+  k3d: K3dSettings;
+}
+
+/** The k3d config file (k3d.io/v1alpha5, kind Simple) for a cluster. Pure: tests validate it. */
+export function k3dConfigDocument(args: K3dClusterArgs): Record<string, unknown> {
+  const { name, k3d } = args;
+  return {
+    apiVersion: "k3d.io/v1alpha5",
+    kind: "Simple",
+    metadata: { name },
+    servers: k3d.servers,
+    agents: k3d.agents,
+    image: k3d.image,
+    // The API and the ingress listen on loopback only: a laptop cluster is not for the LAN.
+    kubeAPI: { hostIP: "127.0.0.1", hostPort: String(k3d.apiPort) },
+    ports: [
+      { port: `127.0.0.1:${k3d.httpPort}:80`, nodeFilters: ["loadbalancer"] },
+      { port: `127.0.0.1:${k3d.httpsPort}:443`, nodeFilters: ["loadbalancer"] },
+    ],
+    ...(k3d.registry.enabled
+      ? {
+          registries: {
+            create: {
+              name: `${name}-registry`,
+              host: "127.0.0.1",
+              hostPort: String(k3d.registry.port),
+              image: k3d.registry.image,
+            },
+          },
+        }
+      : {}),
+    options: {
+      k3d: { wait: true, timeout: `${k3d.waitTimeoutSeconds}s` },
+      // Add the context to ~/.kube/config for kubectl, but never switch the user's current context.
+      kubeconfig: { updateDefaultKubeconfig: true, switchCurrentContext: false },
+    },
+  };
+}
+
+// The config travels in an environment variable and is written to a private temp dir because k3d
+// picks the parser from the file's extension. k3d's own output goes to stderr: stdout carries only
+// the kubeconfig, which Pulumi keeps as a secret and does not log.
+const CREATE = `set -eu
+dir="$(mktemp -d)"
+trap 'rm -rf "$dir"' EXIT
+printf '%s\\n' "$K3D_CONFIG" > "$dir/k3d.yaml"
+k3d cluster create --config "$dir/k3d.yaml" 1>&2
+k3d kubeconfig get "$K3D_CLUSTER"`;
+
+// Runs when only the scripts changed (config changes replace the cluster): re-read the kubeconfig.
+const UPDATE = `set -eu
+k3d kubeconfig get "$K3D_CLUSTER"`;
+
+// Idempotent, so that a destroy still completes when the cluster was deleted by hand.
+const DELETE = `set -eu
+if k3d cluster get "$K3D_CLUSTER" >/dev/null 2>&1; then
+  k3d cluster delete "$K3D_CLUSTER" 1>&2
+fi`;
+
+/**
+ * A k3d cluster on the local Docker engine, created with `k3d cluster create --config` and deleted
+ * with `k3d cluster delete`. Any change to its config file replaces the cluster.
+ */
+export class K3dCluster extends pulumi.ComponentResource implements Cluster {
+  public readonly name: pulumi.Output<string>;
+  public readonly kubeconfig: pulumi.Output<string>;
+  public readonly provider: k8s.Provider;
+  public readonly ingressPorts: { readonly http: number; readonly https: number };
+  /** The k3d config file this cluster was created from, as YAML. */
+  public readonly configYaml: string;
+
+  constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:cluster:K3d", name, {}, opts);
+
+    this.configYaml = YAML.stringify(k3dConfigDocument(args));
+    const cluster = new command.local.Command(
+      `${name}-cluster`,
+      {
+        create: CREATE,
+        update: UPDATE,
+        delete: DELETE,
+        environment: { K3D_CONFIG: this.configYaml, K3D_CLUSTER: args.name },
+        triggers: [this.configYaml],
+        logging: "stderr",
+      },
+      {
+        parent: this,
+        additionalSecretOutputs: ["stdout"],
+        // A new config is a new cluster; the old one must go first because the name is reused.
+        replaceOnChanges: ["triggers"],
+        deleteBeforeReplace: true,
+      },
+    );
+
+    this.name = pulumi.output(args.name);
+    this.kubeconfig = pulumi.secret(cluster.stdout);
+    this.ingressPorts = { http: args.k3d.httpPort, https: args.k3d.httpsPort };
+    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+
+    this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider });
+  }
+}

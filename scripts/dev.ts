@@ -1,0 +1,150 @@
+/**
+ * `npm run up | preview | down [-- <pulumi flags>]`: the dev stack on this machine.
+ *
+ * Checks the tools each command needs and stops with one line naming what is missing and how to
+ * install it. Without a configured Pulumi backend it keeps state in ./.pulumi-state (a local file
+ * backend: no account needed) with a generated passphrase beside it. Extra flags go to pulumi,
+ * e.g. `npm run up -- --yes` or `npm run up -- --stack dev-alice`.
+ */
+import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const ROOT = path.resolve(__dirname, "..");
+const DEFAULT_STACK = "dev";
+/** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
+const MIN_K3D = [5, 5, 0] as const;
+
+type Command = "up" | "preview" | "down";
+type Tool = "pulumi" | "docker" | "k3d";
+
+const NEEDS: Record<Command, Tool[]> = {
+  up: ["pulumi", "docker", "k3d"],
+  preview: ["pulumi"],
+  down: ["pulumi", "docker", "k3d"],
+};
+
+const INSTALL: Record<Tool, string> = {
+  pulumi:
+    "install the Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/ (e.g. curl -fsSL https://get.pulumi.com | sh)",
+  docker: "install Docker Desktop or Docker Engine: https://docs.docker.com/get-started/get-docker/",
+  k3d: "install k3d 5.5 or later: https://k3d.io/#installation (e.g. curl -s https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | bash)",
+};
+
+class Stop extends Error {}
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; inherit?: boolean } = {}) {
+  return spawnSync(cmd, args, {
+    cwd: ROOT,
+    env: opts.env ?? process.env,
+    encoding: "utf8",
+    stdio: opts.inherit ? "inherit" : "pipe",
+  });
+}
+
+function found(tool: Tool): boolean {
+  const r = run(tool, ["version"]);
+  return !r.error;
+}
+
+/** Stops with one line at the first missing prerequisite. */
+function checkPrerequisites(command: Command): void {
+  for (const tool of NEEDS[command]) {
+    if (!found(tool)) throw new Stop(`missing prerequisite: ${tool} is not on PATH; ${INSTALL[tool]}`);
+    if (tool === "docker" && run("docker", ["info"]).status !== 0) {
+      throw new Stop(
+        "missing prerequisite: docker is installed but its engine is not running (docker info failed); start Docker Desktop or the docker service",
+      );
+    }
+    if (tool === "k3d") {
+      const out = run("k3d", ["version"]).stdout;
+      const m = /k3d version v?(\d+)\.(\d+)\.(\d+)/.exec(out);
+      const v = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+      if (!v || compare(v, MIN_K3D) < 0) {
+        throw new Stop(`missing prerequisite: k3d ${v ? v.join(".") : "(unknown version)"} is too old; ${INSTALL.k3d}`);
+      }
+    }
+  }
+}
+
+function compare(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+  return 0;
+}
+
+/**
+ * The environment pulumi runs with: the user's backend if one is configured, otherwise a local
+ * file backend in the project with a generated passphrase (never the user's global login).
+ */
+function backendEnv(): { env: NodeJS.ProcessEnv; local: boolean } {
+  const env = { ...process.env };
+  const stateDir = path.resolve(process.env["PLATFORM_LOCAL_STATE_DIR"] ?? path.join(ROOT, ".pulumi-state"));
+  if (env["PULUMI_BACKEND_URL"]) return { env, local: false };
+  const useLocal = fs.existsSync(stateDir) || run("pulumi", ["whoami", "--non-interactive"]).status !== 0;
+  if (!useLocal) return { env, local: false };
+
+  if (!fs.existsSync(stateDir)) {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    console.log(`No Pulumi backend is configured: keeping this stack's state in ${stateDir} (local file backend).`);
+  }
+  env["PULUMI_BACKEND_URL"] = `file://${stateDir}`;
+  if (!env["PULUMI_CONFIG_PASSPHRASE"] && !env["PULUMI_CONFIG_PASSPHRASE_FILE"]) {
+    const file = path.join(stateDir, "passphrase");
+    if (!fs.existsSync(file)) {
+      fs.writeFileSync(file, crypto.randomBytes(32).toString("hex"), { mode: 0o600 });
+      console.log(`Generated the passphrase that encrypts this stack's secrets: ${file} (keep it; it is not in Git).`);
+    }
+    env["PULUMI_CONFIG_PASSPHRASE_FILE"] = file;
+  }
+  return { env, local: true };
+}
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  if (command !== "up" && command !== "preview" && command !== "down") {
+    throw new Stop(`usage: dev.ts up|preview|down [pulumi flags] (got ${JSON.stringify(command ?? "")})`);
+  }
+  checkPrerequisites(command);
+
+  const stackFlag = rest.findIndex((a) => a === "--stack" || a === "-s");
+  const stack = stackFlag >= 0 ? rest[stackFlag + 1] : DEFAULT_STACK;
+  if (!stack) throw new Stop("--stack needs a stack name");
+  const passthrough = stackFlag >= 0 ? rest.filter((_, i) => i !== stackFlag && i !== stackFlag + 1) : rest;
+
+  const { env, local } = backendEnv();
+  const select = run(
+    "pulumi",
+    [
+      "stack",
+      "select",
+      stack,
+      ...(command === "down" ? [] : ["--create"]),
+      ...(local ? ["--secrets-provider", "passphrase"] : []),
+    ],
+    { env, inherit: true },
+  );
+  if (select.status !== 0) return select.status ?? 1;
+
+  const verb = { up: "up", preview: "preview", down: "destroy" }[command];
+  const result = run("pulumi", [verb, "--stack", stack, ...passthrough], { env, inherit: true });
+  if (result.status === 0 && command === "up") {
+    console.log(
+      [
+        "",
+        `Argo CD:   pulumi stack output argocdUrl --stack ${stack}`,
+        `Password:  pulumi stack output argocdAdminPassword --show-secrets --stack ${stack}   (user admin)`,
+        `kubectl:   kubectl --context k3d-$(pulumi stack output clusterName --stack ${stack}) get applications -n argocd`,
+      ].join("\n"),
+    );
+  }
+  return result.status ?? 1;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (e) {
+  if (!(e instanceof Stop)) throw e;
+  console.error(e.message);
+  process.exitCode = 1;
+}

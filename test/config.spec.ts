@@ -1,0 +1,389 @@
+import { strict as assert } from "node:assert";
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, loadConfig, parseConfig, type PlatformConfig } from "../components/config";
+import { unwrap } from "./mocks";
+
+type Raw = Record<string, unknown>;
+
+/** A valid dev stack; each test breaks one thing. */
+function devConfig(): Raw {
+  return {
+    "platform:environment": "dev",
+    "platform:cluster": { provider: "k3d", name: "platform-dev" },
+    "platform:gitops": { repoURL: "https://github.com/acme/platform.git" },
+  };
+}
+
+/** The flat form Pulumi hands the program: objects as JSON text. */
+function flat(raw: Raw): Record<string, string> {
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+function parse(raw: Raw, opts: { stack?: string; secret?: string[] } = {}): PlatformConfig {
+  return parseConfig(flat(raw), opts.stack ?? "dev", (k) => (opts.secret ?? []).includes(k));
+}
+
+/** The problems a config produces, one line each. */
+function problems(raw: Raw, opts?: { stack?: string; secret?: string[] }): string[] {
+  try {
+    parse(raw, opts);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    assert.ok(e instanceof pulumi.RunError, "config errors must be RunErrors so Pulumi prints no stack trace");
+    return e.message.split("\n");
+  }
+  assert.fail("expected the config to be rejected");
+}
+
+function withCluster(patch: Raw): Raw {
+  const c = devConfig();
+  c["platform:cluster"] = { ...(c["platform:cluster"] as Raw), ...patch };
+  return c;
+}
+
+function withK3d(k3d: Raw): Raw {
+  return withCluster({ k3d });
+}
+
+function withGitops(patch: Raw): Raw {
+  const c = devConfig();
+  c["platform:gitops"] = { ...(c["platform:gitops"] as Raw), ...patch };
+  return c;
+}
+
+function withArgocd(argocd: Raw, base: Raw = devConfig()): Raw {
+  return { ...base, "platform:argocd": argocd };
+}
+
+describe("config", () => {
+  describe("defaults", () => {
+    it("fills a minimal dev stack with the documented k3d, Argo CD and GitOps defaults", () => {
+      const cfg = parse(devConfig());
+      assert.deepEqual(cfg, {
+        environment: "dev",
+        stack: "dev",
+        cluster: {
+          provider: "k3d",
+          name: "platform-dev",
+          k3d: {
+            servers: 1,
+            agents: 2,
+            image: "rancher/k3s:v1.35.5-k3s1",
+            apiPort: 6443,
+            httpPort: 8080,
+            httpsPort: 8443,
+            registry: { enabled: false, port: 5000, image: "docker.io/library/registry:2.8.3" },
+            waitTimeoutSeconds: 300,
+          },
+        },
+        argocd: {
+          chartVersion: "10.1.1",
+          hostname: "argocd.dev.127.0.0.1.nip.io",
+          ha: false,
+          ingressClassName: "traefik",
+          tls: { enabled: false, clusterIssuer: "letsencrypt" },
+          installTimeoutSeconds: 900,
+        },
+        gitops: {
+          repoURL: "https://github.com/acme/platform.git",
+          targetRevision: "main",
+          path: "gitops/envs/dev",
+          syncPolicy: "automated",
+          retryLimit: 5,
+        },
+      });
+    });
+
+    it("makes prod HA, manually synced, TLS-fronted, with its own GitOps path", () => {
+      const cfg = parse(
+        {
+          "platform:environment": "prod",
+          "platform:cluster": { provider: "eks" },
+          "platform:argocd": { hostname: "argocd.example.com" },
+          "platform:gitops": { repoURL: "git@github.com:acme/platform.git" },
+        },
+        { stack: "prod" },
+      );
+      assert.equal(cfg.argocd.ha, true);
+      assert.equal(cfg.gitops.syncPolicy, "manual");
+      assert.deepEqual(cfg.argocd.tls, { enabled: true, clusterIssuer: "letsencrypt" });
+      assert.equal(cfg.gitops.path, "gitops/envs/prod");
+      assert.equal(cfg.cluster.name, "platform-prod", "the cluster name defaults to platform-<stack>");
+    });
+
+    it("keeps stage automated and single-replica", () => {
+      const cfg = parse({ ...devConfig(), "platform:environment": "stage" }, { stack: "stage" });
+      assert.equal(cfg.argocd.ha, false);
+      assert.equal(cfg.gitops.syncPolicy, "automated");
+      assert.equal(cfg.gitops.path, "gitops/envs/stage");
+      assert.equal(cfg.argocd.hostname, "argocd.stage.127.0.0.1.nip.io");
+    });
+
+    it("takes numbers and booleans written as strings, as `pulumi config set --path` stores them", () => {
+      const cfg = parse(withK3d({ agents: "3", registry: { enabled: "true" } }));
+      assert.equal(cfg.cluster.provider === "k3d" && cfg.cluster.k3d.agents, 3);
+      assert.equal(cfg.cluster.provider === "k3d" && cfg.cluster.k3d.registry.enabled, true);
+    });
+
+    it("lets explicit settings win over environment defaults", () => {
+      const cfg = parse(
+        withArgocd(
+          { ha: true, tls: true, clusterIssuer: "selfsigned" },
+          withGitops({ syncPolicy: "manual", path: "envs/x/" }),
+        ),
+      );
+      assert.equal(cfg.argocd.ha, true);
+      assert.deepEqual(cfg.argocd.tls, { enabled: true, clusterIssuer: "selfsigned" });
+      assert.equal(cfg.gitops.syncPolicy, "manual");
+      assert.equal(cfg.gitops.path, "envs/x", "a trailing slash is dropped");
+    });
+  });
+
+  describe("bad config: one line naming the key, the value and what is allowed", () => {
+    const cases: [string, Raw, string][] = [
+      [
+        "a misspelt top-level key",
+        { ...devConfig(), "platform:clustr": { provider: "k3d" } },
+        "platform:clustr is not a known config key; did you mean platform:cluster? (known: platform:environment, platform:cluster, platform:argocd, platform:gitops, platform:gitopsCredentials)",
+      ],
+      [
+        "a misspelt nested key",
+        withK3d({ agnets: 3 }),
+        'platform:cluster.k3d has unknown key "agnets" (did you mean "agents"?); allowed: servers, agents, image, apiPort, httpPort, httpsPort, registry, waitTimeoutSeconds',
+      ],
+      [
+        "a wrong type",
+        withK3d({ agents: "two" }),
+        'platform:cluster.k3d.agents must be a whole number from 0 to 10 (got "two")',
+      ],
+      [
+        "a negative count",
+        withK3d({ agents: -1 }),
+        "platform:cluster.k3d.agents must be a whole number from 0 to 10 (got -1)",
+      ],
+      [
+        "a fraction",
+        withK3d({ agents: 1.5 }),
+        "platform:cluster.k3d.agents must be a whole number from 0 to 10 (got 1.5)",
+      ],
+      [
+        "an even number of servers",
+        withK3d({ servers: 2 }),
+        "platform:cluster.k3d.servers must be a whole number from 1 to 7, and odd (etcd needs a majority) (got 2)",
+      ],
+      [
+        "a port out of range",
+        withK3d({ httpPort: 70000 }),
+        "platform:cluster.k3d.httpPort must be a whole number from 1 to 65535 (got 70000)",
+      ],
+      [
+        "two host ports that collide",
+        withK3d({ httpsPort: 6443 }),
+        "platform:cluster.k3d.httpsPort must differ from platform:cluster.k3d.apiPort (both are 6443)",
+      ],
+      [
+        "a floating k3s image",
+        withK3d({ image: "rancher/k3s:latest" }),
+        'platform:cluster.k3d.image must be an image pinned to an exact version, like rancher/k3s:v1.35.5-k3s1 or name@sha256:<digest> (got "rancher/k3s:latest")',
+      ],
+      [
+        "an untagged image",
+        withK3d({ registry: { image: "registry" } }),
+        'platform:cluster.k3d.registry.image must be an image pinned to an exact version, like rancher/k3s:v1.35.5-k3s1 or name@sha256:<digest> (got "registry")',
+      ],
+      [
+        "a cluster name that is not a DNS label",
+        withCluster({ name: "Platform_Dev" }),
+        "platform:cluster.name must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit (got \"Platform_Dev\")",
+      ],
+      [
+        "a cluster name that is too long",
+        withCluster({ name: "a".repeat(33) }),
+        `platform:cluster.name must be at most 32 characters (k3d and the cloud providers build longer names from it) (got "${"a".repeat(33)}")`,
+      ],
+      [
+        "an unknown provider",
+        withCluster({ provider: "aks" }),
+        'platform:cluster.provider must be one of k3d | eks | doks | gke (got "aks")',
+      ],
+      [
+        "a k3d block under another provider",
+        withCluster({ provider: "doks", k3d: {} }),
+        'platform:cluster has unknown key "k3d"; allowed: provider, name, doks',
+      ],
+      [
+        "an unknown environment",
+        { ...devConfig(), "platform:environment": "qa" },
+        'platform:environment must be one of dev | stage | prod (got "qa")',
+      ],
+      [
+        "a chart version range",
+        withArgocd({ chartVersion: "^10.1.0" }),
+        `platform:argocd.chartVersion must be an exact chart version like 10.1.1 (no ranges, wildcards or 'latest') (got "^10.1.0")`,
+      ],
+      [
+        "a 'latest' chart version",
+        withArgocd({ chartVersion: "latest" }),
+        `platform:argocd.chartVersion must be an exact chart version like 10.1.1 (no ranges, wildcards or 'latest') (got "latest")`,
+      ],
+      [
+        "a partial chart version",
+        withArgocd({ chartVersion: "10.1" }),
+        `platform:argocd.chartVersion must be an exact chart version like 10.1.1 (no ranges, wildcards or 'latest') (got "10.1")`,
+      ],
+      [
+        "a hostname with a scheme",
+        withArgocd({ hostname: "https://argocd.example.com" }),
+        'platform:argocd.hostname must be a fully qualified DNS hostname in lowercase, like argocd.example.com (got "https://argocd.example.com")',
+      ],
+      ["a non-boolean", withArgocd({ ha: "yes" }), 'platform:argocd.ha must be true or false (got "yes")'],
+      [
+        "a repo that is not a URL",
+        withGitops({ repoURL: "github.com/acme/platform" }),
+        'platform:gitops.repoURL must be an https:// or ssh Git URL, like https://github.com/acme/platform.git (got "github.com/acme/platform")',
+      ],
+      [
+        "a plain-http repo",
+        withGitops({ repoURL: "http://git.example.com/acme/platform.git" }),
+        'platform:gitops.repoURL must be an https:// or ssh Git URL, like https://github.com/acme/platform.git (got "http://git.example.com/acme/platform.git")',
+      ],
+      [
+        "credentials inside the repo URL",
+        withGitops({ repoURL: "https://bot:ghp_token@github.com/acme/platform.git" }),
+        'platform:gitops.repoURL must not hold credentials; set them in platform:gitopsCredentials with --secret (got "https://bot:ghp_token@github.com/acme/platform.git")',
+      ],
+      [
+        "an absolute path",
+        withGitops({ path: "/gitops/envs/dev" }),
+        'platform:gitops.path must be relative to the repository root, like gitops/envs/dev (got "/gitops/envs/dev")',
+      ],
+      [
+        "a path that climbs out",
+        withGitops({ path: "gitops/../../etc" }),
+        "platform:gitops.path must stay inside the repository (no '..') (got \"gitops/../../etc\")",
+      ],
+      [
+        "an unknown sync policy",
+        withGitops({ syncPolicy: "auto" }),
+        'platform:gitops.syncPolicy must be one of automated | manual (got "auto")',
+      ],
+      [
+        "a missing repository",
+        { ...devConfig(), "platform:gitops": { targetRevision: "main" } },
+        "platform:gitops.repoURL is required: it must be a Git URL",
+      ],
+      [
+        "a missing environment",
+        {
+          "platform:cluster": { provider: "k3d" },
+          "platform:gitops": { repoURL: "https://github.com/acme/platform.git" },
+        },
+        "platform:environment is required: it must be one of dev | stage | prod",
+      ],
+      [
+        "a cloud cluster without an Argo CD hostname",
+        { ...devConfig(), "platform:cluster": { provider: "gke" } },
+        "platform:argocd.hostname is required when platform:cluster.provider is gke (a DNS name you control, like argocd.example.com)",
+      ],
+      [
+        "a cluster given as a string",
+        { ...devConfig(), "platform:cluster": "k3d" },
+        'platform:cluster must be an object with a provider (k3d | eks | doks | gke) and its block (got "k3d")',
+      ],
+    ];
+
+    for (const [what, raw, expected] of cases) {
+      it(`rejects ${what}`, () => {
+        assert.deepEqual(problems(raw), [expected]);
+      });
+    }
+
+    it("rejects a stack name that cannot make a default cluster name", () => {
+      const raw = devConfig();
+      raw["platform:cluster"] = { provider: "k3d" };
+      assert.deepEqual(problems(raw, { stack: "Dev_Alice" }), [
+        'platform:cluster.name is not set and the default "platform-Dev_Alice" is not a DNS-1123 label of at most 32 characters; set platform:cluster.name',
+      ]);
+    });
+
+    it("reports every problem at once, one line each", () => {
+      const raw = { ...withK3d({ agents: -1, servers: 0 }), "platform:environment": "qa", "platform:typo": "x" };
+      const lines = problems(raw);
+      assert.equal(lines.length, 4, lines.join("\n"));
+      for (const key of [
+        "platform:environment",
+        "platform:cluster.k3d.agents",
+        "platform:cluster.k3d.servers",
+        "platform:typo",
+      ]) {
+        assert.ok(
+          lines.some((l) => l.startsWith(key)),
+          `no line for ${key}: ${lines.join(" | ")}`,
+        );
+      }
+    });
+  });
+
+  describe("repository credentials", () => {
+    const secretValue = "ghp_DO_NOT_PRINT_ME";
+    const creds = { username: "bot", password: secretValue };
+
+    it("refuses credentials stored in plain text in the stack file", () => {
+      assert.deepEqual(problems({ ...devConfig(), "platform:gitopsCredentials": creds }), [
+        "platform:gitopsCredentials must be stored encrypted: set it with `pulumi config set --secret --path platform:gitopsCredentials.<field> <value>`",
+      ]);
+    });
+
+    it("never prints a credential while reporting a bad one", () => {
+      const lines = problems(
+        { ...devConfig(), "platform:gitopsCredentials": { username: "bot", passwrd: secretValue } },
+        { secret: ["platform:gitopsCredentials"] },
+      );
+      assert.deepEqual(lines, [
+        "platform:gitopsCredentials must hold either username and password (HTTPS token), or sshPrivateKey",
+      ]);
+      assert.ok(!lines.join("").includes(secretValue));
+    });
+
+    it("hands encrypted credentials on as a Pulumi secret", async () => {
+      const cfg = parse(
+        { ...devConfig(), "platform:gitopsCredentials": creds },
+        { secret: ["platform:gitopsCredentials"] },
+      );
+      assert.ok(cfg.gitops.credentials, "credentials missing");
+      const { value, secret } = await unwrap(cfg.gitops.credentials);
+      assert.equal(secret, true);
+      assert.deepEqual(value, creds);
+    });
+  });
+
+  describe("loadConfig", () => {
+    afterEach(() => pulumi.runtime.setAllConfig({}, []));
+
+    it("reads the stack's config and its secret markers from the Pulumi runtime", () => {
+      pulumi.runtime.setAllConfig(
+        flat({
+          ...devConfig(),
+          "platform:gitopsCredentials": { sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n" },
+        }),
+        ["platform:gitopsCredentials"],
+      );
+      const cfg = loadConfig();
+      assert.equal(cfg.cluster.name, "platform-dev");
+      assert.ok(cfg.gitops.credentials);
+    });
+
+    it("notices credentials the runtime does not mark as secret", () => {
+      pulumi.runtime.setAllConfig(
+        flat({ ...devConfig(), "platform:gitopsCredentials": { username: "u", password: "p" } }),
+        [],
+      );
+      assert.throws(() => loadConfig(), /platform:gitopsCredentials must be stored encrypted/);
+    });
+
+    it("ignores other namespaces, such as provider settings", () => {
+      pulumi.runtime.setAllConfig({ ...flat(devConfig()), "kubernetes:context": "x", "aws:region": "eu-west-1" }, []);
+      assert.equal(loadConfig().environment, "dev");
+    });
+  });
+});

@@ -1,0 +1,167 @@
+import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { ROOT } from "./stack-files";
+
+/**
+ * `npm run up | preview | down` run scripts/dev.ts; here it runs against fake pulumi, docker and
+ * k3d binaries that record how they were called.
+ */
+describe("npm run up | preview | down", () => {
+  let dir: string;
+  let bin: string;
+  let log: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "dev-commands-"));
+    bin = path.join(dir, "bin");
+    log = path.join(dir, "calls.log");
+    fs.mkdirSync(bin);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function fake(tool: string, body: string): void {
+    fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  }
+
+  function fakePulumi(whoamiStatus: number): void {
+    fake(
+      "pulumi",
+      `case "$1" in
+  version) echo v3.200.0 ;;
+  whoami) exit ${whoamiStatus} ;;
+  *) echo "pulumi $* | backend=$PULUMI_BACKEND_URL | passfile=$PULUMI_CONFIG_PASSPHRASE_FILE" >> "${log}" ;;
+esac`,
+    );
+  }
+  const fakeDocker = (infoStatus = 0) =>
+    fake("docker", `[ "$1" = info ] && exit ${infoStatus}; echo "Docker version 28.2.2"`);
+  const fakeK3d = (version = "v5.8.3") =>
+    fake("k3d", `echo "k3d version ${version}"; echo "k3s version v1.35.5-k3s1 (default)"`);
+
+  function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+    const r = spawnSync(
+      process.execPath,
+      ["--require", path.join(ROOT, "scripts/register.cjs"), path.join(ROOT, "scripts/dev.ts"), ...args],
+      {
+        encoding: "utf8",
+        env: { PATH: bin, HOME: dir, PLATFORM_LOCAL_STATE_DIR: path.join(dir, "state"), ...env },
+      },
+    );
+    const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls };
+  }
+
+  const oneLine = (s: string) => {
+    const lines = s.trim().split("\n");
+    assert.equal(lines.length, 1, `expected one line, got: ${s}`);
+    return lines[0]!;
+  };
+
+  it("stops with one line when pulumi is missing", () => {
+    const r = run(["up"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      oneLine(r.stderr),
+      /^missing prerequisite: pulumi is not on PATH; install the Pulumi CLI: https:\/\/www\.pulumi\.com\//,
+    );
+    assert.deepEqual(r.calls, []);
+  });
+
+  it("stops with one line when docker is missing", () => {
+    fakePulumi(0);
+    const r = run(["up"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      oneLine(r.stderr),
+      /^missing prerequisite: docker is not on PATH; install Docker Desktop or Docker Engine/,
+    );
+    assert.deepEqual(r.calls, []);
+  });
+
+  it("stops with one line when docker's engine is not running", () => {
+    fakePulumi(0);
+    fakeDocker(1);
+    fakeK3d();
+    const r = run(["up"]);
+    assert.equal(r.status, 1);
+    assert.match(oneLine(r.stderr), /docker is installed but its engine is not running/);
+  });
+
+  it("stops with one line when k3d is missing or too old for the v1alpha5 config", () => {
+    fakePulumi(0);
+    fakeDocker();
+    let r = run(["down"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      oneLine(r.stderr),
+      /^missing prerequisite: k3d is not on PATH; install k3d 5\.5 or later: https:\/\/k3d\.io/,
+    );
+    fakeK3d("v5.4.9");
+    r = run(["up"]);
+    assert.equal(r.status, 1);
+    assert.match(oneLine(r.stderr), /^missing prerequisite: k3d 5\.4\.9 is too old; install k3d 5\.5 or later/);
+  });
+
+  it("brings dev up on a local file backend with a generated passphrase when no backend is configured", () => {
+    fakePulumi(1);
+    fakeDocker();
+    fakeK3d();
+    const r = run(["up", "--yes"]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = path.join(dir, "state");
+    const passfile = path.join(state, "passphrase");
+    assert.deepEqual(r.calls, [
+      `pulumi stack select dev --create --secrets-provider passphrase | backend=file://${state} | passfile=${passfile}`,
+      `pulumi up --stack dev --yes | backend=file://${state} | passfile=${passfile}`,
+    ]);
+    assert.equal(fs.statSync(passfile).mode & 0o777, 0o600, "the passphrase is readable by others");
+    assert.match(fs.readFileSync(passfile, "utf8"), /^[0-9a-f]{64}$/);
+    assert.match(r.stdout, /argocdAdminPassword --show-secrets/);
+
+    // The next run finds the same backend and passphrase, even if the user has logged in since.
+    fakePulumi(0);
+    const again = run(["down"]);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.calls.at(-1), `pulumi destroy --stack dev | backend=file://${state} | passfile=${passfile}`);
+  });
+
+  it("uses the backend the user is logged in to, and never touches their passphrase", () => {
+    fakePulumi(0);
+    fakeDocker();
+    fakeK3d();
+    const r = run(["up", "--stack", "dev-alice"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select dev-alice --create | backend= | passfile=",
+      "pulumi up --stack dev-alice | backend= | passfile=",
+    ]);
+    assert.equal(fs.existsSync(path.join(dir, "state")), false);
+  });
+
+  it("previews with pulumi alone, and destroys without creating a stack", () => {
+    fakePulumi(0);
+    let r = run(["preview", "--diff"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select dev --create | backend= | passfile=",
+      "pulumi preview --stack dev --diff | backend= | passfile=",
+    ]);
+    fs.rmSync(log);
+    fakeDocker();
+    fakeK3d();
+    r = run(["down"]);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select dev | backend= | passfile=",
+      "pulumi destroy --stack dev | backend= | passfile=",
+    ]);
+  });
+
+  it("rejects an unknown command", () => {
+    const r = run(["deploy"]);
+    assert.equal(r.status, 1);
+    assert.equal(oneLine(r.stderr), 'usage: dev.ts up|preview|down [pulumi flags] (got "deploy")');
+  });
+});

