@@ -2,14 +2,14 @@
  * The platform: config → cluster → Argo CD → GitOps bridge. This file only wires; the parts live
  * in components/.
  */
-import { ArgoCd, ARGOCD_NAMESPACE } from "./components/argocd";
+import { ArgoCd } from "./components/argocd";
 import { GitOpsBootstrap } from "./components/bootstrap";
 import { createCluster } from "./components/cluster";
 import { loadConfig } from "./components/config";
 
 const config = loadConfig();
 
-const cluster = createCluster(config.cluster.name, config.cluster);
+const cluster = createCluster("cluster", config.cluster);
 
 const argocd = new ArgoCd("argocd", {
   environment: config.environment,
@@ -20,7 +20,7 @@ const argocd = new ArgoCd("argocd", {
 
 const bootstrap = new GitOpsBootstrap("gitops", {
   gitops: config.gitops,
-  namespace: ARGOCD_NAMESPACE,
+  namespace: argocd.namespace,
   argocdRelease: argocd.release,
   provider: cluster.provider,
 });

@@ -1,3 +1,4 @@
+import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -67,7 +68,7 @@ export function argocdValues(
   environment: Environment,
   settings: ArgoCdConfig,
   url: string,
-  adminPasswordBcrypt: pulumi.Input<string>,
+  adminPassword: { bcrypt: pulumi.Input<string>; setAt: pulumi.Input<string> },
 ): Record<string, unknown> {
   const size = environment === "dev" ? SIZES.small : SIZES.standard;
   // HA: two of every stateless component, redis-ha (three redis + haproxy) instead of one redis.
@@ -80,7 +81,9 @@ export function argocdValues(
       // TLS ends at the ingress controller; behind it the server speaks plain HTTP.
       params: { "server.insecure": true },
       rbac: { "policy.default": "role:readonly" },
-      secret: { argocdServerAdminPassword: adminPasswordBcrypt },
+      // The chart stamps the password's mtime with "now" unless told; every upgrade would then
+      // sign out every admin session.
+      secret: { argocdServerAdminPassword: adminPassword.bcrypt, argocdServerAdminPasswordMtime: adminPassword.setAt },
     },
     controller: { replicas: 1, resources: size.controller },
     server: {
@@ -126,6 +129,8 @@ export const ARGOCD_NAMESPACE_LABELS = {
  * behind the cluster's ingress, read-only default RBAC, and HA in prod.
  */
 export class ArgoCd extends pulumi.ComponentResource {
+  /** Namespace Argo CD runs in; known once the namespace exists. */
+  public readonly namespace: pulumi.Output<string>;
   /** The Helm release; Argo CD's CRDs exist once it is ready. */
   public readonly release: k8s.helm.v3.Release;
   /** URL of the UI and API. */
@@ -148,6 +153,12 @@ export class ArgoCd extends pulumi.ComponentResource {
       { length: 32, special: false },
       { parent: this },
     );
+    // When the password was made: stable across runs, new with each new password.
+    const passwordSetAt = new command.local.Command(
+      `${name}-admin-password-mtime`,
+      { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [password.result], addPreviousOutputInEnv: false },
+      { parent: this },
+    );
 
     const url = argocdUrl(args.settings, args.ingressPorts);
     this.release = new k8s.helm.v3.Release(
@@ -159,7 +170,10 @@ export class ArgoCd extends pulumi.ComponentResource {
         repositoryOpts: { repo: ARGOCD_CHART.repo },
         namespace: ns.metadata.name,
         createNamespace: false,
-        values: argocdValues(args.environment, args.settings, url, pulumi.secret(password.bcryptHash)),
+        values: argocdValues(args.environment, args.settings, url, {
+          bcrypt: pulumi.secret(password.bcryptHash),
+          setAt: passwordSetAt.stdout.apply((out) => out.trim()),
+        }),
         // A failed install or upgrade rolls back and removes what it made, instead of leaving a
         // release stuck in pending-install.
         atomic: true,
@@ -171,9 +185,10 @@ export class ArgoCd extends pulumi.ComponentResource {
       k8sOpts,
     );
 
+    this.namespace = ns.metadata.name;
     this.url = pulumi.output(url);
     this.adminPassword = pulumi.secret(password.result);
 
-    this.registerOutputs({ url: this.url, adminPassword: this.adminPassword });
+    this.registerOutputs({ namespace: this.namespace, url: this.url, adminPassword: this.adminPassword });
   }
 }

@@ -68,11 +68,33 @@ export function repositorySecretData(repoURL: string, credentials: GitCredential
   return { type: "git", url: repoURL, ...credentials };
 }
 
+/**
+ * A custom resource from an Argo CD object whose fields are known once the namespace is; the
+ * type token needs apiVersion and kind up front.
+ */
+function argoObject(
+  name: string,
+  kind: "AppProject" | "Application",
+  object: pulumi.Output<IAppProject | IApplication>,
+  opts: pulumi.CustomResourceOptions,
+): k8s.apiextensions.CustomResource {
+  return new k8s.apiextensions.CustomResource(
+    name,
+    {
+      apiVersion: "argoproj.io/v1alpha1",
+      kind,
+      metadata: object.apply((o) => o.metadata as k8s.types.input.meta.v1.ObjectMeta),
+      spec: object.apply((o) => o.spec),
+    },
+    opts,
+  );
+}
+
 export interface GitOpsBootstrapArgs {
   /** Repository, revision, path and sync policy from `platform:gitops`. */
   gitops: GitOpsConfig;
-  /** Namespace Argo CD runs in. */
-  namespace: string;
+  /** Namespace Argo CD runs in (an output of the namespace, so objects wait for it). */
+  namespace: pulumi.Input<string>;
   /** The Argo CD release: its CRDs must exist before these objects are applied. */
   argocdRelease: pulumi.Resource;
   /** Kubernetes provider of the target cluster. */
@@ -92,7 +114,7 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
     const k8sOpts = { parent: this, provider: args.provider };
     // CRDs come with the release; data flow does not show that, so say it.
     const afterArgoCd = { ...k8sOpts, dependsOn: [args.argocdRelease] };
-    const ns = args.namespace;
+    const ns = pulumi.output(args.namespace);
 
     const repoSecret = args.gitops.credentials
       ? new k8s.core.v1.Secret(
@@ -111,11 +133,17 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
         )
       : undefined;
 
-    const project = new k8s.apiextensions.CustomResource(`${name}-project`, rootProject(args.gitops, ns), afterArgoCd);
+    const project = argoObject(
+      `${name}-project`,
+      "AppProject",
+      ns.apply((n) => rootProject(args.gitops, n)),
+      afterArgoCd,
+    );
 
-    const app = new k8s.apiextensions.CustomResource(
+    const app = argoObject(
       `${name}-root-app`,
-      rootApplication(args.gitops, ns),
+      "Application",
+      ns.apply((n) => rootApplication(args.gitops, n)),
       // The project must outlive the app: deleting the app cascades through the project's rules.
       { ...afterArgoCd, dependsOn: [args.argocdRelease, project, ...(repoSecret ? [repoSecret] : [])] },
     );

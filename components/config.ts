@@ -127,9 +127,12 @@ const repoPath = rule("must be a path inside the repository", (s) => {
   return undefined;
 });
 
-const gitRevision = z
-  .string({ error: "must be a branch, tag or commit" })
-  .regex(/^[A-Za-z0-9._/-]+$/, { error: "must be a branch, tag or commit (letters, digits, '.', '_', '/', '-')" });
+/** A branch, tag or commit, by Git's ref-name rules as far as they matter here. */
+const gitRevision = rule("must be a branch, tag or commit", (s) =>
+  /^[A-Za-z0-9._/-]+$/.test(s) && !/(^[-/.])|\.\.|\/\/|[/.]$|\.lock$/.test(s)
+    ? undefined
+    : "must be a branch, tag or commit: letters, digits, '.', '_', '/' and '-', no '..', not starting or ending with '/' or '.'",
+);
 
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, { error: `must be one of ${values.join(" | ")}` });
@@ -249,7 +252,10 @@ const gitopsSchema = block({
 
 const credentialsSchema = z.union(
   [
-    block({ username: z.string().min(1), password: z.string().min(1) }),
+    block({
+      username: z.string({ error: "must be a user name" }).min(1, { error: "must not be empty" }),
+      password: z.string({ error: "must be a password or token" }).min(1, { error: "must not be empty" }),
+    }),
     block({ sshPrivateKey: z.string().includes("PRIVATE KEY", { error: "must be a PEM/OpenSSH private key" }) }),
   ],
   { error: "must hold either username and password (HTTPS token), or sshPrivateKey" },
@@ -337,7 +343,23 @@ export class ConfigError extends pulumi.RunError {
  * @throws ConfigError listing every problem, one line each, before any resource exists.
  */
 export function loadConfig(): PlatformConfig {
-  return parseConfig(pulumi.runtime.allConfig(), pulumi.getStack(), isSecretKey);
+  const config = parseConfig(pulumi.runtime.allConfig(), pulumi.getStack(), isSecretKey);
+  for (const warning of configWarnings(config)) void pulumi.log.warn(warning);
+  return config;
+}
+
+/** The repository URL the stack files ship with, for users to replace. */
+export const EXAMPLE_REPO_PREFIX = "https://github.com/your-org/";
+
+/** Settings that are valid but almost surely not meant; shown as warnings, not errors. */
+export function configWarnings(config: PlatformConfig): string[] {
+  const warnings: string[] = [];
+  if (config.gitops.repoURL.startsWith(EXAMPLE_REPO_PREFIX)) {
+    warnings.push(
+      `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository`,
+    );
+  }
+  return warnings;
 }
 
 function isSecretKey(fullKey: string): boolean {
@@ -360,15 +382,10 @@ export function parseConfig(
   for (const [fullKey, text] of Object.entries(all)) {
     if (!fullKey.startsWith(`${NAMESPACE}:`)) continue;
     const key = fullKey.slice(NAMESPACE.length + 1);
-    if (OBJECT_KEYS.has(key)) {
-      try {
-        raw[key] = JSON.parse(text);
-      } catch {
-        raw[key] = text; // a plain string where an object belongs: the schema says what is expected
-      }
-    } else {
-      raw[key] = text;
-    }
+    const value = OBJECT_KEYS.has(key) ? parseObject(text) : text;
+    // Pulumi.yaml declares optional object keys with `default: {}`: an empty object is "not set".
+    if (isEmptyObject(value)) continue;
+    raw[key] = value;
     if (SECRET_KEYS.has(key) && !isSecret(fullKey)) {
       problems.push(
         `${fullKey} must be stored encrypted: set it with \`pulumi config set --secret --path ${fullKey}.<field> <value>\``,
@@ -485,5 +502,19 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return "a list";
   if (value === null) return "null";
   if (typeof value === "object") return "an object";
-  return JSON.stringify(value);
+  // Never echo credentials a user put inside a URL.
+  return JSON.stringify(typeof value === "string" ? value.replace(/\/\/[^/@\s]*@/, "//***@") : value);
+}
+
+/** Structured config arrives as JSON text; anything else is kept so the schema can say what is wrong. */
+function parseObject(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function isEmptyObject(v: unknown): boolean {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0;
 }

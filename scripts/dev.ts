@@ -1,10 +1,11 @@
 /**
- * `npm run up | preview | down [-- <pulumi flags>]`: the dev stack on this machine.
+ * `npm run up | preview | down | output [-- <pulumi flags>]`: the dev stack on this machine.
  *
  * Checks the tools each command needs and stops with one line naming what is missing and how to
  * install it. Without a configured Pulumi backend it keeps state in ./.pulumi-state (a local file
  * backend: no account needed) with a generated passphrase beside it. Extra flags go to pulumi,
- * e.g. `npm run up -- --yes` or `npm run up -- --stack dev-alice`.
+ * e.g. `npm run up -- --yes`; `npm run output -- argocdAdminPassword --show-secrets` reads a stack
+ * output from that same backend.
  */
 import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -16,13 +17,21 @@ const DEFAULT_STACK = "dev";
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
-type Command = "up" | "preview" | "down";
+type Command = "up" | "preview" | "down" | "output";
+const COMMANDS: readonly Command[] = ["up", "preview", "down", "output"];
 type Tool = "pulumi" | "docker" | "k3d";
 
 const NEEDS: Record<Command, Tool[]> = {
   up: ["pulumi", "docker", "k3d"],
   preview: ["pulumi"],
   down: ["pulumi", "docker", "k3d"],
+  output: ["pulumi"],
+};
+const PULUMI_VERB: Record<Command, string[]> = {
+  up: ["up"],
+  preview: ["preview"],
+  down: ["destroy"],
+  output: ["stack", "output"],
 };
 
 const INSTALL: Record<Tool, string> = {
@@ -100,41 +109,54 @@ function backendEnv(): { env: NodeJS.ProcessEnv; local: boolean } {
   return { env, local: true };
 }
 
-function main(argv: string[]): number {
-  const [command, ...rest] = argv;
-  if (command !== "up" && command !== "preview" && command !== "down") {
-    throw new Stop(`usage: dev.ts up|preview|down [pulumi flags] (got ${JSON.stringify(command ?? "")})`);
+/** Takes `--stack x`, `--stack=x`, `-s x` or `-s=x` out of the flags. */
+function splitStack(flags: string[]): { stack: string; rest: string[] } {
+  const rest: string[] = [];
+  let stack = DEFAULT_STACK;
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i] ?? "";
+    const inline = /^(?:--stack|-s)=(.*)$/.exec(flag);
+    if (inline) stack = inline[1] ?? "";
+    else if (flag === "--stack" || flag === "-s") stack = flags[++i] ?? "";
+    else rest.push(flag);
   }
-  checkPrerequisites(command);
-
-  const stackFlag = rest.findIndex((a) => a === "--stack" || a === "-s");
-  const stack = stackFlag >= 0 ? rest[stackFlag + 1] : DEFAULT_STACK;
   if (!stack) throw new Stop("--stack needs a stack name");
-  const passthrough = stackFlag >= 0 ? rest.filter((_, i) => i !== stackFlag && i !== stackFlag + 1) : rest;
+  return { stack, rest };
+}
+
+function main(argv: string[]): number {
+  const [command, ...flags] = argv;
+  if (!COMMANDS.includes(command as Command)) {
+    throw new Stop(`usage: dev.ts ${COMMANDS.join("|")} [pulumi flags] (got ${JSON.stringify(command ?? "")})`);
+  }
+  const cmd = command as Command;
+  checkPrerequisites(cmd);
+  const { stack, rest } = splitStack(flags);
 
   const { env, local } = backendEnv();
+  const creates = cmd === "up" || cmd === "preview";
   const select = run(
     "pulumi",
     [
       "stack",
       "select",
       stack,
-      ...(command === "down" ? [] : ["--create"]),
-      ...(local ? ["--secrets-provider", "passphrase"] : []),
+      ...(creates ? ["--create"] : []),
+      ...(creates && local ? ["--secrets-provider", "passphrase"] : []),
     ],
     { env, inherit: true },
   );
   if (select.status !== 0) return select.status ?? 1;
 
-  const verb = { up: "up", preview: "preview", down: "destroy" }[command];
-  const result = run("pulumi", [verb, "--stack", stack, ...passthrough], { env, inherit: true });
-  if (result.status === 0 && command === "up") {
+  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...rest], { env, inherit: true });
+  if (result.status === 0 && cmd === "up") {
+    const on = stack === DEFAULT_STACK ? "" : ` --stack ${stack}`;
     console.log(
       [
         "",
-        `Argo CD:   pulumi stack output argocdUrl --stack ${stack}`,
-        `Password:  pulumi stack output argocdAdminPassword --show-secrets --stack ${stack}   (user admin)`,
-        `kubectl:   kubectl --context k3d-$(pulumi stack output clusterName --stack ${stack}) get applications -n argocd`,
+        `Argo CD:   npm run output -- argocdUrl${on}`,
+        `Password:  npm run output -- argocdAdminPassword --show-secrets${on}   (user admin)`,
+        `kubectl:   kubectl --context k3d-$(npm run -s output -- clusterName${on}) get applications -n argocd`,
       ].join("\n"),
     );
   }

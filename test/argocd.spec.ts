@@ -3,27 +3,12 @@ import { execFileSync } from "node:child_process";
 import * as k8s from "@pulumi/kubernetes";
 import * as YAML from "yaml";
 import { ArgoCd, ARGOCD_CHART } from "../components/argocd";
-import { DEFAULTS, parseConfig, type PlatformConfig } from "../components/config";
+import { DEFAULTS } from "../components/config";
+import { parsedConfig } from "./configs";
 import { FAKE, plain, Secret, settle, setup, unwrap, type Recorded, type Recorder } from "./mocks";
 import { chartArchive, chartDefaultValues, helmTemplate, layerBinary } from "./tools";
 
 type Obj = Record<string, any>;
-
-function configFor(environment: "dev" | "prod"): PlatformConfig {
-  const raw: Record<string, unknown> =
-    environment === "dev"
-      ? { "platform:environment": "dev", "platform:cluster": { provider: "k3d" } }
-      : {
-          "platform:environment": "prod",
-          "platform:cluster": { provider: "eks" },
-          "platform:argocd": { hostname: "argocd.example.com" },
-        };
-  raw["platform:gitops"] = { repoURL: "https://github.com/acme/platform.git" };
-  const flat = Object.fromEntries(
-    Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
-  return parseConfig(flat, environment, () => false);
-}
 
 interface Installed {
   rec: Recorder;
@@ -34,7 +19,7 @@ interface Installed {
 }
 
 async function install(environment: "dev" | "prod", ingressPorts: { http: number; https: number }): Promise<Installed> {
-  const cfg = configFor(environment);
+  const cfg = parsedConfig(environment);
   const rec = await setup({ stack: environment });
   const provider = new k8s.Provider("cluster", { kubeconfig: "mock" });
   const argocd = new ArgoCd("argocd", { environment, settings: cfg.argocd, ingressPorts, provider });
@@ -192,6 +177,17 @@ describe("Argo CD", () => {
         "the chart must get the bcrypt hash, not the password",
       );
       assert.deepEqual(await unwrap(dev.argocd.adminPassword), { value: FAKE.adminPassword, secret: true });
+    });
+
+    it("stamps the admin password with the time it was made, once, so upgrades keep sessions", () => {
+      const stamp = dev.rec.all("command:local:Command").find((c) => c.name === "argocd-admin-password-mtime");
+      assert.ok(stamp, "no timestamp for the admin password");
+      assert.equal(plain(stamp.inputs["create"]), "date -u +%Y-%m-%dT%H:%M:%SZ");
+      const password = dev.rec.one("random:index/randomPassword:RandomPassword");
+      assert.ok(stamp.dependencies.includes(password.urn), "a new password must get a new timestamp");
+      assert.ok(stamp.inputs["triggers"] instanceof Secret, "the password reaches the trigger in plain text");
+      const secret = find(dev.rendered, "Secret", "argocd-secret");
+      assert.equal(Buffer.from(secret["data"]["admin.passwordMtime"], "base64").toString(), FAKE.passwordSetAt);
     });
 
     it("serves the UI at http://argocd.dev.127.0.0.1.nip.io:8080", async () => {

@@ -105,10 +105,11 @@ describe("GitOps bootstrap", () => {
     async function build(config: GitOpsConfig): Promise<{ rec: Recorder; bootstrap: GitOpsBootstrap }> {
       const rec = await setup({ stack: "dev" });
       const provider = new k8s.Provider("cluster", { kubeconfig: "mock" });
+      const ns = new k8s.core.v1.Namespace("argocd-namespace", { metadata: { name: "argocd" } }, { provider });
       const release = new FakeRelease("argocd-release", { provider });
       const bootstrap = new GitOpsBootstrap("gitops", {
         gitops: config,
-        namespace: "argocd",
+        namespace: ns.metadata.name,
         argocdRelease: release,
         provider,
       });
@@ -160,6 +161,8 @@ describe("GitOps bootstrap", () => {
         password: "ghp_token",
       });
       assert.ok(app.dependencies.includes(secret.urn), "the root app can sync before its repository credentials exist");
+      const namespace = rec.one("kubernetes:core/v1:Namespace");
+      assert.deepEqual(secret.dependencies, [namespace.urn], "the Secret must wait for its namespace, and only for it");
     });
   });
 });

@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, loadConfig, parseConfig, type PlatformConfig } from "../components/config";
+import { ConfigError, configWarnings, loadConfig, parseConfig, type PlatformConfig } from "../components/config";
+import { flat } from "./configs";
 import { unwrap } from "./mocks";
 
 type Raw = Record<string, unknown>;
@@ -12,11 +13,6 @@ function devConfig(): Raw {
     "platform:cluster": { provider: "k3d", name: "platform-dev" },
     "platform:gitops": { repoURL: "https://github.com/acme/platform.git" },
   };
-}
-
-/** The flat form Pulumi hands the program: objects as JSON text. */
-function flat(raw: Raw): Record<string, string> {
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
 function parse(raw: Raw, opts: { stack?: string; secret?: string[] } = {}): PlatformConfig {
@@ -250,7 +246,7 @@ describe("config", () => {
       [
         "credentials inside the repo URL",
         withGitops({ repoURL: "https://bot:ghp_token@github.com/acme/platform.git" }),
-        'platform:gitops.repoURL must not hold credentials; set them in platform:gitopsCredentials with --secret (got "https://bot:ghp_token@github.com/acme/platform.git")',
+        'platform:gitops.repoURL must not hold credentials; set them in platform:gitopsCredentials with --secret (got "https://***@github.com/acme/platform.git")',
       ],
       [
         "an absolute path",
@@ -261,6 +257,11 @@ describe("config", () => {
         "a path that climbs out",
         withGitops({ path: "gitops/../../etc" }),
         "platform:gitops.path must stay inside the repository (no '..') (got \"gitops/../../etc\")",
+      ],
+      [
+        "a revision that climbs out",
+        withGitops({ targetRevision: "../../main" }),
+        `platform:gitops.targetRevision must be a branch, tag or commit: letters, digits, '.', '_', '/' and '-', no '..', not starting or ending with '/' or '.' (got "../../main")`,
       ],
       [
         "an unknown sync policy",
@@ -324,7 +325,43 @@ describe("config", () => {
     });
   });
 
+  describe("what the errors never print", () => {
+    it("masks credentials a user put inside a URL, wherever it lands", () => {
+      const lines = problems(withGitops({ repoURL: "ftp://alice:ghp_SECRET@example.com/x.git" }));
+      assert.deepEqual(lines, [
+        'platform:gitops.repoURL must be an https:// or ssh Git URL, like https://github.com/acme/platform.git (got "ftp://***@example.com/x.git")',
+      ]);
+      assert.ok(!lines.join("").includes("ghp_SECRET"));
+    });
+  });
+
+  describe("warnings", () => {
+    it("warns while the GitOps repository is still the example one", () => {
+      assert.deepEqual(configWarnings(parse(withGitops({ repoURL: "https://github.com/your-org/platform.git" }))), [
+        "platform:gitops.repoURL is still the example https://github.com/your-org/platform.git: Argo CD cannot sync it until you set your own repository",
+      ]);
+      assert.deepEqual(configWarnings(parse(devConfig())), []);
+    });
+  });
+
   describe("repository credentials", () => {
+    it("treats the declared default {} as no credentials, even though it is not encrypted", () => {
+      assert.equal(
+        parse({ ...devConfig(), "platform:gitopsCredentials": {}, "platform:argocd": {} }).gitops.credentials,
+        undefined,
+      );
+    });
+
+    it("names an empty credential field", () => {
+      assert.deepEqual(
+        problems(
+          { ...devConfig(), "platform:gitopsCredentials": { username: "bot", password: "" } },
+          { secret: ["platform:gitopsCredentials"] },
+        ),
+        ["platform:gitopsCredentials.password must not be empty"],
+      );
+    });
+
     const secretValue = "ghp_DO_NOT_PRINT_ME";
     const creds = { username: "bot", password: secretValue };
 

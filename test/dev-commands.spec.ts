@@ -9,7 +9,7 @@ import { ROOT } from "./stack-files";
  * `npm run up | preview | down` run scripts/dev.ts; here it runs against fake pulumi, docker and
  * k3d binaries that record how they were called.
  */
-describe("npm run up | preview | down", () => {
+describe("npm run up | preview | down | output", () => {
   let dir: string;
   let bin: string;
   let log: string;
@@ -159,9 +159,42 @@ esac`,
     ]);
   });
 
+  it("takes the stack from --stack=x and -s x alike, and passes every other flag on", () => {
+    fakePulumi(0);
+    let r = run(["preview", "--stack=dev-alice", "--diff"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select dev-alice --create | backend= | passfile=",
+      "pulumi preview --stack dev-alice --diff | backend= | passfile=",
+    ]);
+    fs.rmSync(log);
+    r = run(["output", "-s", "dev-bob", "argocdAdminPassword", "--show-secrets"]);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select dev-bob | backend= | passfile=",
+      "pulumi stack output --stack dev-bob argocdAdminPassword --show-secrets | backend= | passfile=",
+    ]);
+    r = run(["up", "--stack="]);
+    assert.equal(r.status, 1);
+  });
+
+  it("reads outputs from the same local backend that up used", () => {
+    fakePulumi(1);
+    fakeDocker();
+    fakeK3d();
+    assert.equal(run(["up"]).status, 0);
+    fs.rmSync(log);
+    const r = run(["output", "argocdAdminPassword", "--show-secrets"]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = path.join(dir, "state");
+    assert.equal(
+      r.calls.at(-1),
+      `pulumi stack output --stack dev argocdAdminPassword --show-secrets | backend=file://${state} | passfile=${path.join(state, "passphrase")}`,
+    );
+  });
+
   it("rejects an unknown command", () => {
     const r = run(["deploy"]);
     assert.equal(r.status, 1);
-    assert.equal(oneLine(r.stderr), 'usage: dev.ts up|preview|down [pulumi flags] (got "deploy")');
+    assert.equal(oneLine(r.stderr), 'usage: dev.ts up|preview|down|output [pulumi flags] (got "deploy")');
   });
 });

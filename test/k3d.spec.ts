@@ -8,6 +8,7 @@ import addFormats from "ajv-formats";
 import * as YAML from "yaml";
 import * as k3d from "../components/cluster/k3d";
 import type { K3dSettings } from "../components/config";
+import { parsedConfig } from "./configs";
 import { FAKE, plain, Secret, settle, setup, unwrap, type Recorder } from "./mocks";
 import { FIXTURES } from "./tools";
 
@@ -16,18 +17,11 @@ const k3dSchema = JSON.parse(
 );
 const validateK3d = addFormats(new Ajv({ strict: false, allErrors: true })).compile(k3dSchema);
 
+/** The default k3d settings, as the config module fills them, with some changed. */
 function settings(patch: Partial<K3dSettings> = {}): K3dSettings {
-  return {
-    servers: 1,
-    agents: 2,
-    image: "rancher/k3s:v1.35.5-k3s1",
-    apiPort: 6443,
-    httpPort: 8080,
-    httpsPort: 8443,
-    registry: { enabled: false, port: 5000, image: "docker.io/library/registry:2.8.3" },
-    waitTimeoutSeconds: 300,
-    ...patch,
-  };
+  const cluster = parsedConfig("dev").cluster;
+  assert.equal(cluster.provider, "k3d");
+  return { ...(cluster as { k3d: K3dSettings }).k3d, ...patch };
 }
 
 function assertValidK3d(doc: unknown): void {
@@ -78,7 +72,7 @@ describe("k3d cluster", () => {
       }) as Record<string, any>;
       assert.deepEqual(doc["registries"], {
         create: {
-          name: "platform-dev-registry",
+          name: "k3d-platform-dev-registry",
           host: "127.0.0.1",
           hostPort: "5000",
           image: "docker.io/library/registry:2.8.3",
@@ -93,7 +87,7 @@ describe("k3d cluster", () => {
 
     before(async () => {
       rec = await setup({ stack: "dev" });
-      cluster = new k3d.K3dCluster("platform-dev", { name: "platform-dev", k3d: settings() });
+      cluster = new k3d.K3dCluster("cluster", { name: "platform-dev", k3d: settings() });
       await settle();
     });
 
@@ -108,18 +102,36 @@ describe("k3d cluster", () => {
         k3d.k3dConfigDocument({ name: "platform-dev", k3d: settings() }),
       );
       assert.equal(inputs["logging"], "stderr", "stdout carries the kubeconfig and must not be logged");
+      assert.equal(inputs["addPreviousOutputInEnv"], false, "the kubeconfig would reach the update and delete scripts");
     });
 
-    it("replaces the cluster, deleting the old one first, when its config changes", () => {
+    it("replaces the cluster, deleting the old one first, when anything in its config file changes", () => {
       const cmd = rec.one("command:local:Command");
-      assert.deepEqual(plain(cmd.inputs["triggers"]), [cluster.configYaml]);
+      const triggers = plain(cmd.inputs["triggers"]) as string[];
+      assert.equal(triggers.length, 1);
+      // The whole file is the trigger, so every setting in it forces a new cluster.
+      assert.deepEqual(YAML.parse(triggers[0]!), {
+        apiVersion: "k3d.io/v1alpha5",
+        kind: "Simple",
+        metadata: { name: "platform-dev" },
+        servers: 1,
+        agents: 2,
+        image: "rancher/k3s:v1.35.5-k3s1",
+        kubeAPI: { hostIP: "127.0.0.1", hostPort: "6443" },
+        ports: [
+          { port: "127.0.0.1:8080:80", nodeFilters: ["loadbalancer"] },
+          { port: "127.0.0.1:8443:443", nodeFilters: ["loadbalancer"] },
+        ],
+        options: {
+          k3d: { wait: true, timeout: "300s" },
+          kubeconfig: { updateDefaultKubeconfig: true, switchCurrentContext: false },
+        },
+      });
       assert.ok(
         cmd.replaceOnChanges.includes("triggers"),
         `replaceOnChanges is ${JSON.stringify(cmd.replaceOnChanges)}`,
       );
-      assert.equal(cmd.deleteBeforeReplace, true);
-      const other = YAML.stringify(k3d.k3dConfigDocument({ name: "platform-dev", k3d: settings({ agents: 3 }) }));
-      assert.notEqual(other, cluster.configYaml, "a different config must give a different trigger");
+      assert.equal(cmd.deleteBeforeReplace, true, "the new cluster would clash with the old one's name and ports");
     });
 
     it("keeps the kubeconfig secret from the command's output to the provider", async () => {
@@ -133,12 +145,21 @@ describe("k3d cluster", () => {
       assert.deepEqual(cluster.ingressPorts, { http: 8080, https: 8443 });
     });
 
-    it("parents its children to itself", () => {
+    it("lets a destroy finish when the cluster is already gone", () => {
+      const provider = rec.one("pulumi:providers:kubernetes");
+      assert.equal(provider.inputs["deleteUnreachable"], "true");
+    });
+
+    it("names its children from its own fixed name, so renaming the k3d cluster replaces them in place", () => {
       const component = rec.one("platform:cluster:K3d");
-      for (const child of [rec.one("command:local:Command"), rec.one("pulumi:providers:kubernetes")]) {
-        assert.equal(child.parent, component.urn, `${child.name} is not a child of the cluster`);
-        assert.ok(child.name.startsWith("platform-dev-"), `${child.name} is not named from the component`);
-      }
+      assert.equal(component.name, "cluster");
+      assert.deepEqual(
+        [rec.one("command:local:Command"), rec.one("pulumi:providers:kubernetes")].map((c) => {
+          assert.equal(c.parent, component.urn, `${c.name} is not a child of the cluster`);
+          return c.name;
+        }),
+        ["cluster-k3d", "cluster-provider"],
+      );
     });
   });
 
@@ -146,39 +167,46 @@ describe("k3d cluster", () => {
     let rec: Recorder;
     let bin: string;
     let log: string;
+    const flag = (name: string) => path.join(bin, name);
 
     before(async () => {
       rec = await setup({ stack: "dev" });
-      new k3d.K3dCluster("platform-dev", { name: "platform-dev", k3d: settings() });
+      new k3d.K3dCluster("cluster", { name: "platform-dev", k3d: settings() });
       await settle();
       bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-k3d-"));
       log = path.join(bin, "calls.log");
-      // Records each call; `cluster create` copies the config it was given; `get` fails unless
-      // the cluster "exists"; `kubeconfig get` prints a kubeconfig.
+      // Records each call. Flag files steer it: "exists" (platform-dev is listed), "docker-down"
+      // (k3d cannot reach Docker), "no-kubeconfig" (reading the kubeconfig fails).
       fs.writeFileSync(
         path.join(bin, "k3d"),
         `#!/bin/sh
 echo "$*" >> "${log}"
+[ -f "${bin}/docker-down" ] && { echo "FATA Failed to list nodes: Cannot connect to the Docker daemon" >&2; exit 1; }
 case "$1 $2" in
   "cluster create") cp "$4" "${bin}/seen-config.yaml"; echo "INFO creating" ;;
-  "cluster get") [ -f "${bin}/exists" ] ;;
+  "cluster list") echo "platform-dev-2   1/1   2/2   true"; [ -f "${bin}/exists" ] && echo "platform-dev   1/1   2/2   true" ;;
   "cluster delete") echo "INFO deleted" ;;
-  "kubeconfig get") printf 'apiVersion: v1\\nkind: Config\\n' ;;
+  "kubeconfig get") [ -f "${bin}/no-kubeconfig" ] && exit 1; printf 'apiVersion: v1\\nkind: Config\\n' ;;
 esac
+exit 0
 `,
         { mode: 0o755 },
       );
     });
 
     after(() => fs.rmSync(bin, { recursive: true, force: true }));
-    beforeEach(() => fs.rmSync(log, { force: true }));
+    beforeEach(() => {
+      for (const f of [log, flag("exists"), flag("docker-down"), flag("no-kubeconfig")]) fs.rmSync(f, { force: true });
+    });
 
     function runScript(which: "create" | "update" | "delete") {
       const inputs = plain(rec.one("command:local:Command").inputs) as Record<string, any>;
-      return spawnSync("/bin/sh", ["-c", inputs[which]], {
+      const r = spawnSync("/bin/sh", ["-c", inputs[which]], {
         encoding: "utf8",
         env: { ...process.env, ...inputs["environment"], PATH: `${bin}:${process.env["PATH"]}` },
       });
+      const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
+      return { ...r, calls };
     }
 
     it("create hands k3d a .yaml file holding the config and prints only the kubeconfig", () => {
@@ -186,38 +214,49 @@ esac
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, "apiVersion: v1\nkind: Config\n", "stdout must be the kubeconfig alone");
       assert.match(r.stderr, /INFO creating/, "k3d's own output goes to stderr");
-      const calls = fs.readFileSync(log, "utf8").trim().split("\n");
-      assert.match(calls[0]!, /^cluster create --config \S+\/k3d\.yaml$/);
-      assert.equal(calls[1], "kubeconfig get platform-dev");
+      assert.match(r.calls[0]!, /^cluster create --config \S+\/k3d\.yaml$/);
+      assert.equal(r.calls[1], "kubeconfig get platform-dev");
       assert.deepEqual(
         YAML.parse(fs.readFileSync(path.join(bin, "seen-config.yaml"), "utf8")),
         k3d.k3dConfigDocument({ name: "platform-dev", k3d: settings() }),
       );
-      const tmpFile = calls[0]!.split(" ")[3]!;
+      const tmpFile = r.calls[0]!.split(" ")[3]!;
       assert.equal(fs.existsSync(tmpFile), false, "the temporary config file is left behind");
+    });
+
+    it("create removes the cluster it made when it cannot read its kubeconfig", () => {
+      fs.writeFileSync(flag("no-kubeconfig"), "");
+      const r = runScript("create");
+      assert.notEqual(r.status, 0);
+      assert.deepEqual(r.calls.slice(1), ["kubeconfig get platform-dev", "cluster delete platform-dev"]);
     });
 
     it("update only re-reads the kubeconfig", () => {
       const r = runScript("update");
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["kubeconfig get platform-dev"]);
+      assert.deepEqual(r.calls, ["kubeconfig get platform-dev"]);
     });
 
     it("delete removes an existing cluster", () => {
-      fs.writeFileSync(path.join(bin, "exists"), "");
+      fs.writeFileSync(flag("exists"), "");
       const r = runScript("delete");
-      fs.rmSync(path.join(bin, "exists"));
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), [
-        "cluster get platform-dev",
-        "cluster delete platform-dev",
-      ]);
+      assert.deepEqual(r.calls, ["cluster list --no-headers", "cluster delete platform-dev"]);
     });
 
     it("delete succeeds without touching anything when the cluster is already gone", () => {
       const r = runScript("delete");
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(fs.readFileSync(log, "utf8").trim().split("\n"), ["cluster get platform-dev"]);
+      assert.deepEqual(r.calls, ["cluster list --no-headers"], "a cluster with a longer name is not this one");
+    });
+
+    it("delete fails, keeping the cluster in state, when k3d cannot reach Docker", () => {
+      fs.writeFileSync(flag("exists"), "");
+      fs.writeFileSync(flag("docker-down"), "");
+      const r = runScript("delete");
+      assert.notEqual(r.status, 0, "a cluster that may still run would drop out of Pulumi's state");
+      assert.match(r.stderr, /Cannot connect to the Docker daemon/);
+      assert.deepEqual(r.calls, ["cluster list --no-headers"]);
     });
   });
 });

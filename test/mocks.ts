@@ -35,14 +35,22 @@ export interface Recorded {
 /** Outputs a fake cloud would return, per resource type. */
 export const FAKE = {
   kubeconfig: "apiVersion: v1\nkind: Config\nclusters: []\n# mock kubeconfig\n",
+  passwordSetAt: "2026-11-22T06:00:00Z",
   adminPassword: "mock-admin-password",
   adminPasswordBcrypt: "$2a$10$mockmockmockmockmockmu0000000000000000000000000000000000",
 };
 
 function outputsFor(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
-    case "command:local:Command":
-      return { ...inputs, stdout: FAKE.kubeconfig, stderr: "" };
+    case "command:local:Command": {
+      const script = String(inputs["create"]);
+      const stdout = script.includes("k3d kubeconfig get")
+        ? FAKE.kubeconfig
+        : script.startsWith("date -u")
+          ? `${FAKE.passwordSetAt}\n`
+          : "";
+      return { ...inputs, stdout, stderr: "" };
+    }
     case "random:index/randomPassword:RandomPassword":
       return { ...inputs, result: FAKE.adminPassword, bcryptHash: FAKE.adminPasswordBcrypt };
     case "kubernetes:helm.sh/v3:Release":

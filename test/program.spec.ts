@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { plain, Secret, unwrap, type Recorded } from "./mocks";
+import { plain, Secret, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackNames } from "./stack-files";
 
@@ -20,15 +20,16 @@ describe("the program, per stack file", () => {
     it("registers the k3d cluster, its provider, Argo CD and the GitOps bridge, and nothing else", () => {
       const types = run.recorder.resources.map((r) => `${r.type} ${r.name}`).sort();
       assert.deepEqual(types, [
-        "command:local:Command platform-dev-cluster",
+        "command:local:Command argocd-admin-password-mtime",
+        "command:local:Command cluster-k3d",
         "kubernetes:argoproj.io/v1alpha1:AppProject gitops-project",
         "kubernetes:argoproj.io/v1alpha1:Application gitops-root-app",
         "kubernetes:core/v1:Namespace argocd-namespace",
         "kubernetes:helm.sh/v3:Release argocd-release",
-        "platform:cluster:K3d platform-dev",
+        "platform:cluster:K3d cluster",
         "platform:gitops:ArgoCd argocd",
         "platform:gitops:Bootstrap gitops",
-        "pulumi:providers:kubernetes platform-dev-provider",
+        "pulumi:providers:kubernetes cluster-provider",
         "random:index/randomPassword:RandomPassword argocd-admin-password",
       ]);
     });
@@ -60,13 +61,13 @@ describe("the program, per stack file", () => {
       const k8sObjects = run.recorder.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
       assert.equal(k8sObjects.length, 4);
       for (const r of k8sObjects) {
-        assert.equal(run.recorder.providerOf(r)?.name, "platform-dev-provider", `${r.type} ${r.name}`);
+        assert.equal(run.recorder.providerOf(r)?.name, "cluster-provider", `${r.type} ${r.name}`);
       }
       assert.ok(run.recorder.one("pulumi:providers:kubernetes").inputs["kubeconfig"] instanceof Secret);
     });
 
     it("builds the k3d cluster from the stack file's k3d block", () => {
-      const cmd = plain(run.recorder.one("command:local:Command").inputs) as Obj;
+      const cmd = plain(run.recorder.one("command:local:Command", "cluster-k3d").inputs) as Obj;
       const config = cmd["environment"]["K3D_CONFIG"] as string;
       assert.match(config, /^servers: 1$/m);
       assert.match(config, /^agents: 2$/m);
@@ -85,19 +86,23 @@ describe("the program, per stack file", () => {
       assert.deepEqual(app["spec"]["syncPolicy"]["automated"], { prune: true, selfHeal: true });
     });
 
-    it("keeps the graph's only waits where data flow cannot show them", () => {
-      const byName = (n: string) => run.recorder.resources.find((r) => r.name === n)!;
-      const release = byName("argocd-release");
-      const deps = (r: Recorded) => r.dependencies.map((u) => u.split("::").pop()).sort();
-      // Cluster, namespace and release wait for what they consume, never for anything else.
-      assert.deepEqual(deps(byName("platform-dev-cluster")), []);
-      assert.deepEqual(deps(byName("argocd-admin-password")), [], "the password can be made while the cluster starts");
-      assert.ok(deps(byName("gitops-root-app")).includes("argocd-release"));
-      assert.ok(deps(byName("gitops-project")).includes("argocd-release"));
-      assert.deepEqual(
-        deps(release).filter((d) => d !== "argocd-namespace" && d !== "argocd-admin-password"),
-        [],
-      );
+    it("waits only where it must, so the cluster and the password are made side by side", () => {
+      const deps = (name: string) =>
+        run.recorder.resources
+          .find((r) => r.name === name)!
+          .dependencies.map((u) => u.split("::").pop())
+          .sort();
+      assert.deepEqual(deps("cluster-k3d"), []);
+      assert.deepEqual(deps("argocd-admin-password"), [], "the password can be made while the cluster starts");
+      assert.deepEqual(deps("argocd-admin-password-mtime"), ["argocd-admin-password"]);
+      assert.deepEqual(deps("argocd-namespace"), [], "the namespace waits for the cluster through its provider alone");
+      assert.deepEqual(deps("argocd-release"), [
+        "argocd-admin-password",
+        "argocd-admin-password-mtime",
+        "argocd-namespace",
+      ]);
+      assert.deepEqual(deps("gitops-project"), ["argocd-namespace", "argocd-release"]);
+      assert.deepEqual(deps("gitops-root-app"), ["argocd-namespace", "argocd-release", "gitops-project"]);
     });
 
     it("parents every resource to a component, so `pulumi preview` shows the platform's shape", () => {
@@ -115,19 +120,13 @@ describe("the program, per stack file", () => {
         run = await runProgram(stack);
       });
 
-      it("stops before any resource, naming the cluster block it still lacks", () => {
-        assert.ok(run.error, "expected the program to stop");
-        assert.equal(
-          run.error.message,
-          "platform:cluster is required: it must be an object with a provider (k3d | eks | doks | gke) and its block",
-        );
+      it("is refused by the Pulumi CLI, before the program starts, for the cluster block it still lacks", () => {
+        assert.equal(run.error?.message, `Stack '${stack}' is missing configuration value 'platform:cluster'`);
         assert.deepEqual(run.recorder.resources, []);
       });
 
       it(`otherwise holds valid ${stack} settings`, async () => {
-        const cfg = readStackConfig(stack);
-        cfg.config["platform:cluster"] = JSON.stringify({ provider: "eks" });
-        const attempt = await runProgram(stack, cfg);
+        const attempt = await runProgram(stack, readStackConfig(stack, { "platform:cluster": { provider: "eks" } }));
         assert.match(attempt.error?.message ?? "", /^platform:cluster.provider "eks" is not available yet/);
         assert.deepEqual(
           attempt.recorder.resources,

@@ -20,7 +20,14 @@ export async function runProgram(
   stack: string,
   config?: { config: Record<string, string>; secretKeys: string[] },
 ): Promise<ProgramRun> {
-  const { config: values, secretKeys } = config ?? readStackConfig(stack);
+  let stackConfig: { config: Record<string, string>; secretKeys: string[] };
+  try {
+    stackConfig = config ?? readStackConfig(stack);
+  } catch (e) {
+    // The CLI itself refuses the stack: the program never starts.
+    return { recorder: await setup({ stack }), error: e as Error };
+  }
+  const { config: values, secretKeys } = stackConfig;
   const recorder = await setup({ stack, config: values, secretKeys });
   // A fresh evaluation of the entry point per run; the components stay cached.
   // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- Node's module cache is keyed by path

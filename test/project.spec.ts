@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { z } from "zod";
 import { CONFIG_KEYS, DEFAULTS, platformSchema } from "../components/config";
-import { projectFile, readStackConfig, ROOT, stackNames } from "./stack-files";
+import { projectFile, ROOT, stackFile, stackNames } from "./stack-files";
 import { execFileSync } from "node:child_process";
 import * as YAML from "yaml";
 import { chartArchive, layerBinary } from "./tools";
@@ -61,6 +61,17 @@ describe("Pulumi.yaml", () => {
     assert.equal(declared["platform:gitopsCredentials"]?.secret, true);
   });
 
+  it("leaves environment, cluster and gitops required, and defaults the optional objects to {}", () => {
+    const required = Object.entries(declared)
+      .filter(([, d]) => !("default" in d))
+      .map(([k]) => k)
+      .sort();
+    assert.deepEqual(required, ["platform:cluster", "platform:environment", "platform:gitops"]);
+    for (const key of ["platform:argocd", "platform:gitopsCredentials"]) {
+      assert.deepEqual((declared[key] as { default?: unknown }).default, {}, `${key} must default to an empty object`);
+    }
+  });
+
   it("documents every field of every object key", () => {
     for (const key of CONFIG_KEYS) {
       const description = declared[`platform:${key}`]?.description ?? "";
@@ -82,17 +93,16 @@ describe("Pulumi.yaml", () => {
 
 describe("stack files", () => {
   for (const stack of stackNames()) {
+    const file = stackFile(stack);
+
     it(`${stack} pins an argo-cd chart the tests can render and check`, () => {
-      const { config } = readStackConfig(stack);
-      const version = JSON.parse(config["platform:argocd"] ?? "{}").chartVersion ?? DEFAULTS.argocdChartVersion;
+      const version = file["platform:argocd"]?.chartVersion ?? DEFAULTS.argocdChartVersion;
       assert.equal(version, DEFAULTS.argocdChartVersion, `${stack} pins ${version}`);
       assert.ok(fs.existsSync(chartArchive(version)), `no chart fixture for ${version}`);
     });
 
     it(`${stack} syncs a path of this repository that kustomize renders into Argo CD objects only`, () => {
-      const { config } = readStackConfig(stack);
-      const gitopsPath =
-        JSON.parse(config["platform:gitops"] ?? "{}").path ?? `gitops/envs/${config["platform:environment"]}`;
+      const gitopsPath = file["platform:gitops"]?.path ?? `gitops/envs/${file["platform:environment"]}`;
       assert.ok(
         fs.existsSync(path.join(ROOT, gitopsPath, "kustomization.yaml")),
         `${gitopsPath} has no kustomization.yaml`,
@@ -111,11 +121,8 @@ describe("stack files", () => {
       }
     });
 
-    it(`${stack} holds no plain-text credentials and no secrets at all yet`, () => {
-      const { secretKeys } = readStackConfig(stack);
-      assert.deepEqual(secretKeys, []);
-      const text = fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8");
-      assert.doesNotMatch(text, /gitopsCredentials|password:|token:|PRIVATE KEY/i);
+    it(`${stack} holds no credentials at all`, () => {
+      assert.doesNotMatch(JSON.stringify(file), /"secure"|gitopsCredentials|password|token|PRIVATE KEY/i);
     });
   }
 });

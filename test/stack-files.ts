@@ -27,21 +27,32 @@ export function stackNames(): string[] {
     .sort();
 }
 
-export function readStackConfig(stack: string): StackConfig {
+/** The `config:` block of Pulumi.<stack>.yaml as written, before the CLI merges anything in. */
+export function stackFile(stack: string): Record<string, any> {
+  const parsed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) ?? {};
+  return parsed.config ?? {};
+}
+
+/**
+ * The config the CLI would hand the program for a stack, with `overrides` applied on top of the
+ * stack file. Like the CLI, it refuses a stack that lacks a declared key without a default.
+ */
+export function readStackConfig(stack: string, overrides: Record<string, unknown> = {}): StackConfig {
   const project = projectFile();
-  const stackFile = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) ?? {};
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = { ...stackFile(stack), ...overrides };
+  const missing: string[] = [];
   for (const [key, decl] of Object.entries(project.config ?? {})) {
     const full = key.includes(":") ? key : `${project.name}:${key}`;
-    if (decl !== null && typeof decl === "object" && !Array.isArray(decl)) {
-      const d = decl as { default?: unknown; value?: unknown };
-      if (d.value !== undefined) values[full] = d.value;
-      else if (d.default !== undefined) values[full] = d.default;
-    } else {
-      values[full] = decl;
-    }
+    if (full in values) continue;
+    const d = (decl !== null && typeof decl === "object" && !Array.isArray(decl) ? decl : { default: decl }) as {
+      default?: unknown;
+      value?: unknown;
+    };
+    if (d.value !== undefined) values[full] = d.value;
+    else if (d.default !== undefined) values[full] = d.default;
+    else if (full.startsWith(`${project.name}:`)) missing.push(key);
   }
-  Object.assign(values, stackFile.config ?? {});
+  if (missing.length > 0) throw new Error(missingKeysMessage(stack, missing));
 
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
@@ -52,6 +63,13 @@ export function readStackConfig(stack: string): StackConfig {
     config[key] = typeof decoded === "string" ? decoded : JSON.stringify(decoded);
   }
   return { config, secretKeys };
+}
+
+/** The Pulumi CLI's words for required keys a stack lacks (pkg workspace, mergeConfig). */
+function missingKeysMessage(stack: string, keys: string[]): string {
+  const quoted = [...keys].sort().map((k) => `'${k}'`);
+  const list = quoted.length === 1 ? quoted[0] : `${quoted.slice(0, -1).join(", ")} and ${quoted.at(-1)}`;
+  return `Stack '${stack}' is missing configuration value${keys.length > 1 ? "s" : ""} ${list}`;
 }
 
 function replaceSecure(v: unknown, onSecret: () => void): unknown {

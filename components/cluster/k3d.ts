@@ -32,7 +32,7 @@ export function k3dConfigDocument(args: K3dClusterArgs): Record<string, unknown>
       ? {
           registries: {
             create: {
-              name: `${name}-registry`,
+              name: `k3d-${name}-registry`,
               host: "127.0.0.1",
               hostPort: String(k3d.registry.port),
               image: k3d.registry.image,
@@ -56,15 +56,21 @@ dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 printf '%s\\n' "$K3D_CONFIG" > "$dir/k3d.yaml"
 k3d cluster create --config "$dir/k3d.yaml" 1>&2
-k3d kubeconfig get "$K3D_CLUSTER"`;
+if ! k3d kubeconfig get "$K3D_CLUSTER"; then
+  echo "could not read the kubeconfig of $K3D_CLUSTER; deleting it so the next run starts clean" >&2
+  k3d cluster delete "$K3D_CLUSTER" 1>&2 || true
+  exit 1
+fi`;
 
 // Runs when only the scripts changed (config changes replace the cluster): re-read the kubeconfig.
 const UPDATE = `set -eu
 k3d kubeconfig get "$K3D_CLUSTER"`;
 
-// Idempotent, so that a destroy still completes when the cluster was deleted by hand.
+// Idempotent, so that a destroy completes when the cluster was deleted by hand; but when k3d
+// cannot list clusters (Docker is down) it fails, so a running cluster never drops out of state.
 const DELETE = `set -eu
-if k3d cluster get "$K3D_CLUSTER" >/dev/null 2>&1; then
+clusters="$(k3d cluster list --no-headers)"
+if printf '%s\\n' "$clusters" | awk '{print $1}' | grep -qx "$K3D_CLUSTER"; then
   k3d cluster delete "$K3D_CLUSTER" 1>&2
 fi`;
 
@@ -85,7 +91,7 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
 
     this.configYaml = YAML.stringify(k3dConfigDocument(args));
     const cluster = new command.local.Command(
-      `${name}-cluster`,
+      `${name}-k3d`,
       {
         create: CREATE,
         update: UPDATE,
@@ -93,6 +99,8 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
         environment: { K3D_CONFIG: this.configYaml, K3D_CLUSTER: args.name },
         triggers: [this.configYaml],
         logging: "stderr",
+        // Keep the kubeconfig (stdout) out of the update and delete scripts' environment.
+        addPreviousOutputInEnv: false,
       },
       {
         parent: this,
@@ -106,7 +114,13 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
     this.name = pulumi.output(args.name);
     this.kubeconfig = pulumi.secret(cluster.stdout);
     this.ingressPorts = { http: args.k3d.httpPort, https: args.k3d.httpsPort };
-    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+    this.provider = new k8s.Provider(
+      `${name}-provider`,
+      // A laptop cluster can vanish with Docker; then its objects vanish with it, and a destroy
+      // must not stall on them.
+      { kubeconfig: this.kubeconfig, deleteUnreachable: true },
+      { parent: this },
+    );
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider });
   }
