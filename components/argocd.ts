@@ -118,7 +118,7 @@ export function argocdValues(
 }
 
 /** Pod Security Admission: every Argo CD pod meets the `restricted` profile (a test renders them). */
-export const ARGOCD_NAMESPACE_LABELS = {
+const ARGOCD_NAMESPACE_LABELS = {
   "pod-security.kubernetes.io/enforce": "restricted",
   "pod-security.kubernetes.io/audit": "restricted",
   "pod-security.kubernetes.io/warn": "restricted",

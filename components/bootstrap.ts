@@ -64,7 +64,7 @@ export function rootApplication(gitops: GitOpsConfig, namespace: string): IAppli
 }
 
 /** Argo CD's repository Secret (declarative setup) for a private Git repository. */
-export function repositorySecretData(repoURL: string, credentials: GitCredentials): Record<string, string> {
+function repositorySecretData(repoURL: string, credentials: GitCredentials): Record<string, string> {
   return { type: "git", url: repoURL, ...credentials };
 }
 

@@ -349,7 +349,7 @@ export function loadConfig(): PlatformConfig {
 }
 
 /** The repository URL the stack files ship with, for users to replace. */
-export const EXAMPLE_REPO_PREFIX = "https://github.com/your-org/";
+const EXAMPLE_REPO_PREFIX = "https://github.com/your-org/";
 
 /** Settings that are valid but almost surely not meant; shown as warnings, not errors. */
 export function configWarnings(config: PlatformConfig): string[] {

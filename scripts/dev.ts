@@ -17,16 +17,17 @@ const DEFAULT_STACK = "dev";
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
-type Command = "up" | "preview" | "down" | "output";
-const COMMANDS: readonly Command[] = ["up", "preview", "down", "output"];
 type Tool = "pulumi" | "docker" | "k3d";
 
-const NEEDS: Record<Command, Tool[]> = {
+/** The commands and the tools each one needs. */
+const NEEDS = {
   up: ["pulumi", "docker", "k3d"],
   preview: ["pulumi"],
   down: ["pulumi", "docker", "k3d"],
   output: ["pulumi"],
-};
+} satisfies Record<string, Tool[]>;
+type Command = keyof typeof NEEDS;
+const COMMANDS = Object.keys(NEEDS) as Command[];
 const PULUMI_VERB: Record<Command, string[]> = {
   up: ["up"],
   preview: ["preview"],

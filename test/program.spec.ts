@@ -74,6 +74,28 @@ describe("the program, per stack file", () => {
       assert.match(config, /image: rancher\/k3s:v1\.35\.5-k3s1/);
     });
 
+    it("warns on every run while the GitOps repository is still the example one, and only then", async () => {
+      const warnings: string[] = [];
+      const original = console.warn;
+      console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+      try {
+        await runProgram("dev");
+        const example = warnings.filter((w) => w.includes("platform:gitops.repoURL is still the example"));
+        assert.equal(example.length, 1, `warnings: ${JSON.stringify(warnings)}`);
+        warnings.length = 0;
+        const own = readStackConfig("dev", {
+          "platform:gitops": { repoURL: "https://github.com/acme/platform.git", path: "gitops/envs/dev" },
+        });
+        await runProgram("dev", own);
+        assert.deepEqual(
+          warnings.filter((w) => w.includes("platform:gitops")),
+          [],
+        );
+      } finally {
+        console.warn = original;
+      }
+    });
+
     it("points the root app at the stack's GitOps source, synced automatically", () => {
       const app = plain(run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application").inputs) as Obj;
       const { config } = readStackConfig("dev");

@@ -83,21 +83,19 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
   public readonly ingressPorts: { readonly http: number; readonly https: number };
-  /** The k3d config file this cluster was created from, as YAML. */
-  public readonly configYaml: string;
 
   constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:cluster:K3d", name, {}, opts);
 
-    this.configYaml = YAML.stringify(k3dConfigDocument(args));
+    const configYaml = YAML.stringify(k3dConfigDocument(args));
     const cluster = new command.local.Command(
       `${name}-k3d`,
       {
         create: CREATE,
         update: UPDATE,
         delete: DELETE,
-        environment: { K3D_CONFIG: this.configYaml, K3D_CLUSTER: args.name },
-        triggers: [this.configYaml],
+        environment: { K3D_CONFIG: configYaml, K3D_CLUSTER: args.name },
+        triggers: [configYaml],
         logging: "stderr",
         // Keep the kubeconfig (stdout) out of the update and delete scripts' environment.
         addPreviousOutputInEnv: false,
