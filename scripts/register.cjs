@@ -10,6 +10,50 @@ const fs = require("node:fs");
 const Module = require("node:module");
 const path = require("node:path");
 
+/**
+ * The Pulumi SDK loads npm's dependency resolver (@npmcli/arborist, with pacote and sigstore) and
+ * the TypeScript compiler as it starts, for one feature: serializing JavaScript functions into
+ * cloud functions. This program never does that, and the two cost a third of every start-up.
+ * They stay registered under their own paths and load on first use, so nothing changes if some
+ * day they are used.
+ */
+function deferSdkModules(ids) {
+  let sdkDir;
+  try {
+    sdkDir = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+  } catch {
+    return; // no SDK installed (yet): nothing to defer
+  }
+  for (const id of ids) {
+    const file = require.resolve(id, { paths: [sdkDir] });
+    if (require.cache[file]) continue;
+    let real;
+    const load = () => {
+      if (!real) {
+        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- Node's module cache is keyed by path
+        delete require.cache[file];
+        real = require(file);
+      }
+      return real;
+    };
+    const placeholder = new Module(file);
+    placeholder.filename = file;
+    placeholder.loaded = true;
+    // `__esModule` answers true so that TypeScript's import helpers keep the proxy as it is.
+    placeholder.exports = new Proxy(
+      {},
+      {
+        get: (_, key) => (key === "__esModule" ? true : load()[key]),
+        has: (_, key) => key in load(),
+        ownKeys: () => Reflect.ownKeys(load()),
+        getOwnPropertyDescriptor: (_, key) => Object.getOwnPropertyDescriptor(load(), key),
+      },
+    );
+    require.cache[file] = placeholder;
+  }
+}
+deferSdkModules(["@npmcli/arborist", "typescript"]);
+
 const CACHE_DIR = path.join(__dirname, "..", "node_modules", ".cache", "platform-ts");
 // Inline source maps: run with NODE_OPTIONS=--enable-source-maps for exact .ts lines in traces.
 const OPTIONS = { loader: "ts", format: "cjs", target: "node20", sourcemap: "inline" };
