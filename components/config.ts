@@ -207,16 +207,228 @@ const k3dSchema = block({
   waitTimeoutSeconds: wholeNumber(30, 1800).default(300),
 });
 
-/** Cloud cluster blocks are free-form until their components exist; the factory says "not yet". */
-const cloudBlock = z.record(z.string(), z.unknown(), { error: "must be an object" }).optional();
+// --- Cloud clusters ---------------------------------------------------------------------------
+
+/**
+ * An IPv4 network in CIDR form whose host bits are zero (10.0.0.0/16, not 10.0.0.1/16), with a
+ * prefix length in the range the field allows.
+ */
+function ipv4Cidr(minPrefix: number, maxPrefix: number) {
+  return rule(`must be an IPv4 CIDR block like 10.0.0.0/${Math.max(minPrefix, 16)}`, (s) => {
+    const parsed = parseCidr(s);
+    if (!parsed) return `must be an IPv4 CIDR block like 10.0.0.0/${Math.max(minPrefix, 16)}`;
+    if (parsed.prefix < minPrefix || parsed.prefix > maxPrefix) {
+      return `must be an IPv4 CIDR block with a prefix length from /${minPrefix} to /${maxPrefix}`;
+    }
+    if (parsed.base !== parsed.network) return `must be a network address: did you mean ${formatCidr(parsed)}?`;
+    return undefined;
+  });
+}
+
+interface Cidr {
+  base: number;
+  network: number;
+  prefix: number;
+}
+
+function parseCidr(s: string): Cidr | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  if (!m) return undefined;
+  const octets = m.slice(1, 5).map(Number);
+  const prefix = Number(m[5]);
+  if (octets.some((o) => o > 255) || prefix > 32) return undefined;
+  const base = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const size = 2 ** (32 - prefix);
+  return { base, network: Math.floor(base / size) * size, prefix };
+}
+
+function formatCidr(c: Cidr): string {
+  const n = c.network;
+  return `${[24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".")}/${c.prefix}`;
+}
+
+/** True when two CIDR blocks share an address. */
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (!x || !y) return false;
+  const xEnd = x.network + 2 ** (32 - x.prefix);
+  const yEnd = y.network + 2 ** (32 - y.prefix);
+  return x.network < yEnd && y.network < xEnd;
+}
+
+/** Who may reach the Kubernetes API from outside the network; an empty list keeps it private. */
+const apiAllowedCidrs = z
+  .array(ipv4Cidr(0, 32), {
+    error: "must be a list of IPv4 CIDR blocks (empty: reachable only from inside the network)",
+  })
+  .max(40, { error: "must hold at most 40 CIDR blocks (the cloud APIs' limit)" });
+
+function poolFields(machineType: z.ZodType<string>, maxNodes: number) {
+  return {
+    name: z
+      .string({ error: "must be a node pool name" })
+      .max(20, { error: "must be at most 20 characters" })
+      .regex(DNS_LABEL, { error: "must be a DNS-1123 label, like system" }),
+    machineType,
+    minNodes: wholeNumber(0, 100),
+    maxNodes: wholeNumber(1, maxNodes),
+  };
+}
+
+/** A node pool on a cloud with spot capacity and a settable root disk. */
+function nodePool(machineType: z.ZodType<string>, maxNodes: number) {
+  return block({
+    ...poolFields(machineType, maxNodes),
+    spot: bool().default(false),
+    diskSizeGb: wholeNumber(20, 2000).default(50),
+  });
+}
+
+/** An exact EKS add-on version; unset, EKS installs its default for the cluster's version once. */
+function eksAddonVersion(example: string) {
+  const msg = `must be an exact EKS add-on version like ${example}`;
+  return z
+    .string({ error: msg })
+    .regex(/^v\d+\.\d+\.\d+-eksbuild\.\d+$/, { error: msg })
+    .optional();
+}
+
+const EC2_INSTANCE_TYPE = /^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$/;
+const eksSchema = block({
+  region: z
+    .string({ error: "must be an AWS region like eu-central-1" })
+    .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, { error: "must be an AWS region like eu-central-1" }),
+  kubernetesVersion: z
+    .string({ error: "must be an EKS Kubernetes version like 1.34" })
+    .regex(/^1\.\d{2}$/, { error: "must be an EKS Kubernetes version like 1.34 (major.minor; EKS manages patches)" }),
+  vpcCidr: ipv4Cidr(16, 20).default("10.0.0.0/16"),
+  availabilityZones: wholeNumber(2, 3).optional(),
+  natGatewayPerZone: bool().optional(),
+  apiAllowedCidrs,
+  adminPrincipalArns: z
+    .array(
+      z
+        .string({ error: "must be an IAM role or user ARN" })
+        .regex(/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]+$/, {
+          error: "must be an IAM role or user ARN like arn:aws:iam::123456789012:role/platform-admins",
+        }),
+      { error: "must be a list of IAM role or user ARNs" },
+    )
+    .default([]),
+  nodePools: z
+    .array(
+      nodePool(
+        z
+          .string({ error: "must be an EC2 instance type like m6i.large" })
+          .regex(EC2_INSTANCE_TYPE, { error: "must be an EC2 instance type like m6i.large" }),
+        450,
+      ),
+      { error: "must be a list of node pools" },
+    )
+    .min(1, { error: "must hold at least one node pool" })
+    .optional(),
+  addonVersions: block({
+    vpcCni: eksAddonVersion("v1.20.4-eksbuild.2"),
+    coredns: eksAddonVersion("v1.12.4-eksbuild.1"),
+    kubeProxy: eksAddonVersion("v1.34.1-eksbuild.2"),
+    ebsCsiDriver: eksAddonVersion("v1.50.1-eksbuild.1"),
+  }).prefault({}),
+  logRetentionDays: z
+    .preprocess(
+      (v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v),
+      z.union(
+        [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653].map(
+          (n) => z.literal(n),
+        ) as [z.ZodLiteral<number>, ...z.ZodLiteral<number>[]],
+        {
+          error:
+            "must be a CloudWatch retention in days: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
+        },
+      ),
+    )
+    .optional(),
+});
+
+const DO_DAYS = ["any", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] as const;
+const doksSchema = block({
+  region: z
+    .string({ error: "must be a DigitalOcean region slug like fra1" })
+    .regex(/^[a-z]{3}\d$/, { error: "must be a DigitalOcean region slug like fra1" }),
+  versionPrefix: z
+    .string({ error: "must be a Kubernetes minor version like 1.34" })
+    .regex(/^1\.\d{2}\.?$/, { error: "must be a Kubernetes minor version like 1.34 (the newest 1.34.x patch is used)" })
+    .transform((s) => (s.endsWith(".") ? s : `${s}.`)),
+  vpcCidr: ipv4Cidr(16, 24).optional(),
+  apiAllowedCidrs,
+  ha: bool().optional(),
+  maintenanceWindow: block({
+    day: oneOf(DO_DAYS).default("sunday"),
+    startTime: z
+      .string({ error: "must be a UTC time HH:MM like 04:00" })
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: "must be a UTC time HH:MM like 04:00" })
+      .default("04:00"),
+  }).prefault({}),
+  nodePools: z
+    .array(
+      block(
+        poolFields(
+          z
+            .string({ error: "must be a DigitalOcean Droplet size slug like s-2vcpu-4gb" })
+            .regex(/^[a-z][a-z0-9_]*(-[a-z0-9]+)+$/, {
+              error: "must be a DigitalOcean Droplet size slug like s-2vcpu-4gb",
+            }),
+          512,
+        ),
+      ),
+      { error: "must be a list of node pools" },
+    )
+    .min(1, { error: "must hold at least one node pool" })
+    .optional(),
+});
+
+const GKE_CHANNELS = ["RAPID", "REGULAR", "STABLE"] as const;
+const gkeSchema = block({
+  project: z.string({ error: "must be a Google Cloud project ID" }).regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+    error: "must be a Google Cloud project ID: 6-30 lowercase letters, digits and '-', like acme-platform-prod",
+  }),
+  region: z
+    .string({ error: "must be a Google Cloud region like europe-west1" })
+    .regex(/^[a-z]+-[a-z]+\d{1,2}$/, { error: "must be a Google Cloud region like europe-west1" }),
+  releaseChannel: oneOf(GKE_CHANNELS).optional(),
+  nodeCidr: ipv4Cidr(16, 24).default("10.20.0.0/20"),
+  podCidr: ipv4Cidr(9, 21).default("10.24.0.0/14"),
+  serviceCidr: ipv4Cidr(16, 27).default("10.28.0.0/20"),
+  controlPlaneCidr: ipv4Cidr(28, 28).default("172.16.0.0/28"),
+  apiAllowedCidrs,
+  nodePools: z
+    .array(
+      nodePool(
+        z
+          .string({ error: "must be a Compute Engine machine type like e2-standard-4" })
+          .regex(/^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$/, {
+            error: "must be a Compute Engine machine type like e2-standard-4",
+          }),
+        1000,
+      ),
+      { error: "must be a list of node pools" },
+    )
+    .min(1, { error: "must hold at least one node pool" })
+    .optional(),
+});
 
 const clusterSchema = z.discriminatedUnion(
   "provider",
   [
-    block({ provider: z.literal("k3d"), name: clusterName.optional(), k3d: k3dSchema.prefault({}) }),
-    block({ provider: z.literal("eks"), name: clusterName.optional(), eks: cloudBlock }),
-    block({ provider: z.literal("doks"), name: clusterName.optional(), doks: cloudBlock }),
-    block({ provider: z.literal("gke"), name: clusterName.optional(), gke: cloudBlock }),
+    block({
+      provider: z.literal("k3d"),
+      name: clusterName.optional(),
+      protect: bool().optional(),
+      k3d: k3dSchema.prefault({}),
+    }),
+    block({ provider: z.literal("eks"), name: clusterName.optional(), protect: bool().optional(), eks: eksSchema }),
+    block({ provider: z.literal("doks"), name: clusterName.optional(), protect: bool().optional(), doks: doksSchema }),
+    block({ provider: z.literal("gke"), name: clusterName.optional(), protect: bool().optional(), gke: gkeSchema }),
   ],
   {
     error: (iss) =>
@@ -284,19 +496,95 @@ const SECRET_KEYS: ReadonlySet<string> = new Set(["gitopsCredentials"]);
 
 export type K3dSettings = z.output<typeof k3dSchema>;
 
-export interface K3dClusterConfig {
-  provider: "k3d";
+/** One group of worker nodes that scales between minNodes and maxNodes. */
+export interface NodePoolConfig {
+  /** Pool name, a DNS label; physical names are built from it. */
   name: string;
-  k3d: K3dSettings;
+  /** EC2 instance type, Droplet size slug or Compute Engine machine type. */
+  machineType: string;
+  /** Autoscaling bounds (per zone on GKE). */
+  minNodes: number;
+  maxNodes: number;
+  /** Spot/preemptible capacity; never in prod, never on DigitalOcean. */
+  spot: boolean;
+  /** Root disk size; not settable on DigitalOcean. */
+  diskSizeGb: number;
 }
 
-export interface CloudClusterConfig {
-  provider: "eks" | "doks" | "gke";
-  name: string;
-  settings: Record<string, unknown>;
+export interface EksSettings {
+  region: string;
+  /** EKS control-plane version, major.minor. */
+  kubernetesVersion: string;
+  vpcCidr: string;
+  /** Availability zones the subnets and nodes span: 2, or 3 in prod. */
+  availabilityZones: number;
+  /** A NAT gateway in every zone (prod), or one for the whole VPC (cheaper, one zone's outage away from no egress). */
+  natGatewayPerZone: boolean;
+  /** CIDRs that may reach the public API endpoint; empty: private endpoint only. */
+  apiAllowedCidrs: string[];
+  /** IAM principals that get cluster-admin through EKS access entries. */
+  adminPrincipalArns: string[];
+  nodePools: NodePoolConfig[];
+  /** Exact add-on versions; unset: EKS's default for the Kubernetes version, installed once. */
+  addonVersions: { vpcCni?: string; coredns?: string; kubeProxy?: string; ebsCsiDriver?: string };
+  /** Retention of the control-plane log group. */
+  logRetentionDays: number;
 }
 
-export type ClusterConfig = K3dClusterConfig | CloudClusterConfig;
+export interface DoksSettings {
+  region: string;
+  /** "1.34.": the newest patch of that minor version is used. */
+  versionPrefix: string;
+  vpcCidr?: string;
+  /** CIDRs the control-plane firewall lets in; empty: only the cluster's own network. */
+  apiAllowedCidrs: string[];
+  /** Highly available control plane: on in prod. */
+  ha: boolean;
+  maintenanceWindow: { day: (typeof DO_DAYS)[number]; startTime: string };
+  nodePools: NodePoolConfig[];
+  /** API token from `digitalocean:token` (secret config); unset: DIGITALOCEAN_TOKEN in the environment. */
+  token?: pulumi.Output<string>;
+}
+
+export interface GkeSettings {
+  project: string;
+  region: string;
+  releaseChannel: (typeof GKE_CHANNELS)[number];
+  /** Primary range of the node subnetwork, and its secondary ranges for pods and services. */
+  nodeCidr: string;
+  podCidr: string;
+  serviceCidr: string;
+  /** The /28 the private control plane uses. */
+  controlPlaneCidr: string;
+  /** Master authorized networks; empty: only from inside the VPC. */
+  apiAllowedCidrs: string[];
+  nodePools: NodePoolConfig[];
+}
+
+/** What every cluster config carries besides its provider block. */
+interface ClusterCommon {
+  /** Cluster name: a DNS label of at most 32 characters, unique per cloud account. */
+  name: string;
+  /**
+   * `protect: true` on the cluster's resources and deletion protection where the cloud has it;
+   * default on in prod. Turned off (and applied with `pulumi up`) before a prod stack is destroyed.
+   */
+  protect: boolean;
+  /** Tags (labels on GCP) put on every cloud resource of this cluster, to find leftovers by. */
+  tags: Readonly<Record<string, string>>;
+}
+
+export type ClusterConfig = ClusterCommon &
+  (
+    | { provider: "k3d"; k3d: K3dSettings }
+    | { provider: "eks"; eks: EksSettings }
+    | { provider: "doks"; doks: DoksSettings }
+    | { provider: "gke"; gke: GkeSettings }
+  );
+export type K3dClusterConfig = Extract<ClusterConfig, { provider: "k3d" }>;
+export type EksClusterConfig = Extract<ClusterConfig, { provider: "eks" }>;
+export type DoksClusterConfig = Extract<ClusterConfig, { provider: "doks" }>;
+export type GkeClusterConfig = Extract<ClusterConfig, { provider: "gke" }>;
 
 export interface ArgoCdConfig {
   chartVersion: string;
@@ -359,8 +647,26 @@ export function configWarnings(config: PlatformConfig): string[] {
       `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository`,
     );
   }
+  const c = config.cluster;
+  const cloud =
+    c.provider === "eks" ? c.eks : c.provider === "doks" ? c.doks : c.provider === "gke" ? c.gke : undefined;
+  const examples = cloud?.apiAllowedCidrs.filter((cidr) => DOCUMENTATION_RANGES.some((r) => cidrsOverlap(r, cidr)));
+  if (examples?.length) {
+    warnings.push(
+      `${NAMESPACE}:cluster.${c.provider}.apiAllowedCidrs still holds the documentation range ${examples.join(", ")}: nobody reaches the API from there; list your own egress ranges`,
+    );
+  }
+  if (c.provider === "eks") {
+    for (const arn of c.eks.adminPrincipalArns.filter((a) => a.includes(`::${EXAMPLE_ACCOUNT}:`))) {
+      warnings.push(`${NAMESPACE}:cluster.eks.adminPrincipalArns still holds the example ${arn}: set your own roles`);
+    }
+  }
   return warnings;
 }
+
+/** RFC 5737's documentation networks and AWS's documentation account, as the examples use them. */
+const DOCUMENTATION_RANGES = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"];
+const EXAMPLE_ACCOUNT = "123456789012";
 
 function isSecretKey(fullKey: string): boolean {
   // Not in the SDK's typings, but exported by the runtime: true when the stack holds the key encrypted.
@@ -403,10 +709,27 @@ export function parseConfig(
   const v = parsed.data;
   const environment = v.environment;
   const name = v.cluster.name ?? `platform-${stack}`;
-  const cluster: ClusterConfig =
-    v.cluster.provider === "k3d"
-      ? { provider: "k3d", name, k3d: v.cluster.k3d }
-      : { provider: v.cluster.provider, name, settings: cloudSettings(v.cluster) };
+  const common = {
+    name,
+    protect: v.cluster.protect ?? environment === "prod",
+    tags: cleanupTags(name, stack, environment),
+  };
+  const c = v.cluster;
+  let cluster: ClusterConfig;
+  switch (c.provider) {
+    case "k3d":
+      cluster = { ...common, provider: "k3d", k3d: c.k3d };
+      break;
+    case "eks":
+      cluster = { ...common, provider: "eks", eks: eksSettings(c.eks, environment, problems) };
+      break;
+    case "doks":
+      cluster = { ...common, provider: "doks", doks: doksSettings(c.doks, environment, all, isSecret, problems) };
+      break;
+    case "gke":
+      cluster = { ...common, provider: "gke", gke: gkeSettings(c.gke, environment, problems) };
+      break;
+  }
 
   const isLocal = cluster.provider === "k3d";
   const hostnameValue = v.argocd.hostname ?? (isLocal ? `argocd.${environment}.127.0.0.1.nip.io` : undefined);
@@ -463,9 +786,138 @@ export function parseConfig(
   };
 }
 
-function cloudSettings(c: { provider: string } & Record<string, unknown>): Record<string, unknown> {
-  const settings = c[c.provider];
-  return settings && typeof settings === "object" ? (settings as Record<string, unknown>) : {};
+/** The tags that mark every cloud resource of a cluster (GCP label rules: lowercase, '-' and '_'). */
+function cleanupTags(name: string, stack: string, environment: Environment): Record<string, string> {
+  return {
+    "platform-cluster": name,
+    "platform-stack": stack
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, "-")
+      .slice(0, 63),
+    "platform-environment": environment,
+    "managed-by": "pulumi",
+  };
+}
+
+type NodePoolInput = Partial<Pick<NodePoolConfig, "spot" | "diskSizeGb">> & Omit<NodePoolConfig, "spot" | "diskSizeGb">;
+
+/** Fills a pool's optional fields and checks what spans fields: min <= max, no spot in prod. */
+function nodePools(
+  key: string,
+  pools: NodePoolInput[],
+  environment: Environment,
+  problems: string[],
+): NodePoolConfig[] {
+  const seen = new Set<string>();
+  return pools.map((p, i) => {
+    const at = `${key}[${i}]`;
+    if (p.minNodes > p.maxNodes) {
+      problems.push(`${at}.minNodes must be at most maxNodes (got ${p.minNodes} > ${p.maxNodes})`);
+    }
+    if (seen.has(p.name)) problems.push(`${at}.name must be unique among the node pools (got "${p.name}" twice)`);
+    seen.add(p.name);
+    if (p.spot && environment === "prod") {
+      problems.push(`${at}.spot must be false in prod: spot capacity can be taken back at any time (got true)`);
+    }
+    return { spot: false, diskSizeGb: 50, ...p };
+  });
+}
+
+function checkApiAccess(key: string, cidrs: string[], environment: Environment, problems: string[]): void {
+  const open = cidrs.find((c) => c.endsWith("/0"));
+  if (open !== undefined && environment === "prod") {
+    problems.push(
+      `${key} must not hold ${open} in prod: list the networks your operators and CI run from (got ${JSON.stringify(cidrs)})`,
+    );
+  }
+}
+
+function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, problems: string[]): EksSettings {
+  const key = `${NAMESPACE}:cluster.eks`;
+  const prod = environment === "prod";
+  checkApiAccess(`${key}.apiAllowedCidrs`, e.apiAllowedCidrs, environment, problems);
+  const defaults: NodePoolInput[] = [
+    { name: "system", machineType: "m6i.large", minNodes: prod ? 3 : 2, maxNodes: prod ? 6 : 4 },
+  ];
+  return {
+    ...e,
+    availabilityZones: e.availabilityZones ?? (prod ? 3 : 2),
+    natGatewayPerZone: e.natGatewayPerZone ?? prod,
+    nodePools: nodePools(`${key}.nodePools`, e.nodePools ?? defaults, environment, problems),
+    logRetentionDays: e.logRetentionDays ?? (prod ? 90 : 30),
+  };
+}
+
+/** DOKS's own pod and service networks; a VPC range must not overlap them. */
+const DOKS_RESERVED = ["10.244.0.0/16", "10.245.0.0/16"];
+
+function doksSettings(
+  d: z.output<typeof doksSchema>,
+  environment: Environment,
+  all: Record<string, string>,
+  isSecret: (fullKey: string) => boolean,
+  problems: string[],
+): DoksSettings {
+  const key = `${NAMESPACE}:cluster.doks`;
+  const prod = environment === "prod";
+  checkApiAccess(`${key}.apiAllowedCidrs`, d.apiAllowedCidrs, environment, problems);
+  const reserved = d.vpcCidr && DOKS_RESERVED.find((r) => cidrsOverlap(r, d.vpcCidr ?? ""));
+  if (reserved) {
+    problems.push(
+      `${key}.vpcCidr must not overlap ${reserved}, which DOKS uses for pods and services (got "${d.vpcCidr}")`,
+    );
+  }
+  if (d.nodePools?.[0]?.minNodes === 0) {
+    problems.push(`${key}.nodePools[0].minNodes must be at least 1: DOKS keeps a node in its first pool (got 0)`);
+  }
+  const token = all[TOKEN_KEY];
+  if (token !== undefined && !isSecret(TOKEN_KEY)) {
+    problems.push(
+      `${TOKEN_KEY} must be stored encrypted: set it with \`pulumi config set --secret ${TOKEN_KEY} <token>\``,
+    );
+  }
+  const defaults: NodePoolInput[] = [
+    {
+      name: "system",
+      machineType: prod ? "s-4vcpu-8gb" : "s-2vcpu-4gb",
+      minNodes: prod ? 3 : 2,
+      maxNodes: prod ? 6 : 4,
+    },
+  ];
+  return {
+    ...d,
+    ha: d.ha ?? prod,
+    nodePools: nodePools(`${key}.nodePools`, d.nodePools ?? defaults, environment, problems),
+    ...(token !== undefined && token !== "" ? { token: pulumi.secret(token) } : {}),
+  };
+}
+
+/** DigitalOcean's provider key; read here because the cluster's explicit provider gets it as an arg. */
+const TOKEN_KEY = "digitalocean:token";
+
+function gkeSettings(g: z.output<typeof gkeSchema>, environment: Environment, problems: string[]): GkeSettings {
+  const key = `${NAMESPACE}:cluster.gke`;
+  const prod = environment === "prod";
+  checkApiAccess(`${key}.apiAllowedCidrs`, g.apiAllowedCidrs, environment, problems);
+  const ranges = [
+    ["nodeCidr", g.nodeCidr],
+    ["podCidr", g.podCidr],
+    ["serviceCidr", g.serviceCidr],
+    ["controlPlaneCidr", g.controlPlaneCidr],
+  ] as const;
+  ranges.forEach(([a, x], i) => {
+    for (const [b, y] of ranges.slice(i + 1)) {
+      if (cidrsOverlap(x, y)) problems.push(`${key}.${b} must not overlap ${key}.${a} (${x}) (got "${y}")`);
+    }
+  });
+  const defaults: NodePoolInput[] = [
+    { name: "system", machineType: prod ? "e2-standard-4" : "e2-standard-2", minNodes: 1, maxNodes: prod ? 3 : 2 },
+  ];
+  return {
+    ...g,
+    releaseChannel: g.releaseChannel ?? (prod ? "STABLE" : "REGULAR"),
+    nodePools: nodePools(`${key}.nodePools`, g.nodePools ?? defaults, environment, problems),
+  };
 }
 
 /** One line for one zod issue: `platform:<key>.<path> <what is wrong> (got <value>)`. */
@@ -484,7 +936,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
     }
     return `${NAMESPACE} config ${issue.message}`;
   }
-  const key = [`${NAMESPACE}:${top}`, ...rest].join(".");
+  const key = rest.reduce((k, seg) => (/^\d+$/.test(seg) ? `${k}[${seg}]` : `${k}.${seg}`), `${NAMESPACE}:${top}`);
   let input = (issue as { input?: unknown }).input;
   // A union that found no matching discriminator reports the whole object; show the field itself.
   const last = issue.path[issue.path.length - 1];

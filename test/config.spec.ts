@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, configWarnings, loadConfig, parseConfig, type PlatformConfig } from "../components/config";
-import { flat } from "./configs";
+import { flat, MINIMAL_CLOUD } from "./configs";
 import { unwrap } from "./mocks";
 
 type Raw = Record<string, unknown>;
@@ -61,6 +61,13 @@ describe("config", () => {
         cluster: {
           provider: "k3d",
           name: "platform-dev",
+          protect: false,
+          tags: {
+            "platform-cluster": "platform-dev",
+            "platform-stack": "dev",
+            "platform-environment": "dev",
+            "managed-by": "pulumi",
+          },
           k3d: {
             servers: 1,
             agents: 2,
@@ -94,7 +101,7 @@ describe("config", () => {
       const cfg = parse(
         {
           "platform:environment": "prod",
-          "platform:cluster": { provider: "eks" },
+          "platform:cluster": { provider: "eks", eks: MINIMAL_CLOUD.eks },
           "platform:argocd": { hostname: "argocd.example.com" },
           "platform:gitops": { repoURL: "git@github.com:acme/platform.git" },
         },
@@ -105,6 +112,7 @@ describe("config", () => {
       assert.deepEqual(cfg.argocd.tls, { enabled: true, clusterIssuer: "letsencrypt" });
       assert.equal(cfg.gitops.path, "gitops/envs/prod");
       assert.equal(cfg.cluster.name, "platform-prod", "the cluster name defaults to platform-<stack>");
+      assert.equal(cfg.cluster.protect, true, "prod clusters are protected");
     });
 
     it("keeps stage automated and single-replica", () => {
@@ -204,8 +212,8 @@ describe("config", () => {
       ],
       [
         "a k3d block under another provider",
-        withCluster({ provider: "doks", k3d: {} }),
-        'platform:cluster has unknown key "k3d"; allowed: provider, name, doks',
+        withCluster({ provider: "doks", doks: MINIMAL_CLOUD.doks, k3d: {} }),
+        'platform:cluster has unknown key "k3d"; allowed: provider, name, protect, doks',
       ],
       [
         "an unknown environment",
@@ -283,7 +291,7 @@ describe("config", () => {
       ],
       [
         "a cloud cluster without an Argo CD hostname",
-        { ...devConfig(), "platform:cluster": { provider: "gke" } },
+        { ...devConfig(), "platform:cluster": { provider: "gke", gke: MINIMAL_CLOUD.gke } },
         "platform:argocd.hostname is required when platform:cluster.provider is gke (a DNS name you control, like argocd.example.com)",
       ],
       [

@@ -8,6 +8,13 @@ export function flat(raw: RawConfig): Record<string, string> {
   return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
+/** The smallest valid block of each cloud provider: what a user must always write. */
+export const MINIMAL_CLOUD = {
+  eks: { region: "eu-central-1", kubernetesVersion: "1.35", apiAllowedCidrs: ["198.51.100.0/24"] },
+  doks: { region: "fra1", versionPrefix: "1.35", apiAllowedCidrs: ["198.51.100.0/24"] },
+  gke: { project: "acme-platform", region: "europe-west1", apiAllowedCidrs: ["198.51.100.0/24"] },
+} as const;
+
 /** The smallest valid config of each kind: k3d for dev, a cloud cluster for prod. */
 export function minimalConfig(environment: "dev" | "prod"): RawConfig {
   const gitops = { repoURL: "https://github.com/acme/platform.git" };
@@ -15,7 +22,7 @@ export function minimalConfig(environment: "dev" | "prod"): RawConfig {
     ? { "platform:environment": "dev", "platform:cluster": { provider: "k3d" }, "platform:gitops": gitops }
     : {
         "platform:environment": "prod",
-        "platform:cluster": { provider: "eks" },
+        "platform:cluster": { provider: "eks", eks: MINIMAL_CLOUD.eks },
         "platform:argocd": { hostname: "argocd.example.com" },
         "platform:gitops": gitops,
       };

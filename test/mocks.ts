@@ -3,6 +3,8 @@
  * kept visible as `Secret` wrappers) and the options that matter (parent, provider, dependencies,
  * protect, replace behaviour, secret outputs). Specs import the code under test after `setup()`.
  */
+import * as fs from "node:fs";
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as rpc from "@pulumi/pulumi/runtime/rpc";
 import * as settings from "@pulumi/pulumi/runtime/settings";
@@ -38,7 +40,71 @@ export const FAKE = {
   passwordSetAt: "2026-11-22T06:00:00Z",
   adminPassword: "mock-admin-password",
   adminPasswordBcrypt: "$2a$10$mockmockmockmockmockmu0000000000000000000000000000000000",
+  awsAccount: "123456789012",
+  /** What `getAvailabilityZones` answers (the real one answers the provider's region's zones). */
+  zones: ["zone-a", "zone-b", "zone-c", "zone-d"],
+  /** A real (self-signed) CA certificate, so that kubectl accepts the kubeconfigs built from it. */
+  caData: fs.readFileSync(path.join(__dirname, "fixtures", "mock-cluster-ca.pem")).toString("base64"),
+  eksEndpoint: "https://0123456789ABCDEF.gr7.mock.eks.amazonaws.com",
+  eksIssuer: "https://oidc.eks.mock.amazonaws.com/id/0123456789ABCDEF",
+  gkeEndpoint: "34.0.0.10",
+  gcpProjectNumber: "987654321098",
+  randomHex: "a1b2c3",
+  /** DOKS versions the fake cloud offers, newest patch last per minor. */
+  doksVersions: ["1.33.6-do.0", "1.34.1-do.0", "1.34.3-do.1", "1.35.1-do.0"],
+  doksServer: "https://11111111-2222-3333-4444-555555555555.k8s.ondigitalocean.com",
 };
+
+/** The fake cloud's changing state: DigitalOcean hands out a new token on every read. */
+export const fakeCloud = { doToken: "dop_v1_mocktoken1" };
+
+/** A kubeconfig like the one DigitalOcean returns: a bearer token inside. */
+export function doKubeconfig(clusterName: string, token: string): string {
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    `- name: do-${clusterName}`,
+    "  cluster:",
+    `    server: ${FAKE.doksServer}`,
+    `    certificate-authority-data: ${FAKE.caData}`,
+    "contexts:",
+    `- name: do-${clusterName}`,
+    `  context: {cluster: do-${clusterName}, user: do-${clusterName}-admin}`,
+    `current-context: do-${clusterName}`,
+    "users:",
+    `- name: do-${clusterName}-admin`,
+    `  user: {token: ${token}}`,
+    "",
+  ].join("\n");
+}
+
+/** Answers of the provider functions the program calls, as the real providers shape them. */
+function callResult(token: string, args: Record<string, unknown>): Record<string, unknown> {
+  switch (token) {
+    case "aws:index/getAvailabilityZones:getAvailabilityZones":
+      return { names: FAKE.zones, zoneIds: FAKE.zones.map((_, i) => `mock-az${i + 1}`), id: "mock" };
+    case "digitalocean:index/getKubernetesVersions:getKubernetesVersions": {
+      const prefix = typeof args["versionPrefix"] === "string" ? args["versionPrefix"] : "";
+      const valid = FAKE.doksVersions.filter((v) => v.startsWith(prefix)).reverse();
+      return { versionPrefix: prefix, validVersions: valid, latestVersion: valid[0] ?? "", id: "mock" };
+    }
+    case "digitalocean:index/getKubernetesCluster:getKubernetesCluster": {
+      const name = String(args["name"]);
+      const rawConfig = doKubeconfig(name, fakeCloud.doToken);
+      return {
+        name,
+        kubeConfigs: [
+          { rawConfig, host: FAKE.doksServer, token: fakeCloud.doToken, clusterCaCertificate: FAKE.caData },
+        ],
+      };
+    }
+    case "gcp:organizations/getProject:getProject":
+      return { projectId: args["projectId"], number: FAKE.gcpProjectNumber, name: args["projectId"] };
+    default:
+      throw new Error(`unexpected provider function call ${token}`);
+  }
+}
 
 function outputsFor(type: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
@@ -53,6 +119,40 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
     }
     case "random:index/randomPassword:RandomPassword":
       return { ...inputs, result: FAKE.adminPassword, bcryptHash: FAKE.adminPasswordBcrypt };
+    case "aws:iam/role:Role":
+      return {
+        ...inputs,
+        arn: `arn:aws:iam::${FAKE.awsAccount}:role/${String(inputs["namePrefix"])}mock`,
+        name: `${String(inputs["namePrefix"])}mock`,
+      };
+    case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+      return {
+        ...inputs,
+        arn: `arn:aws:iam::${FAKE.awsAccount}:oidc-provider/${FAKE.eksIssuer.replace("https://", "")}`,
+      };
+    case "aws:kms/key:Key":
+      return { ...inputs, arn: `arn:aws:kms:mock:${FAKE.awsAccount}:key/mock-key`, keyId: "mock-key" };
+    case "aws:ec2/launchTemplate:LaunchTemplate":
+      return { ...inputs, latestVersion: 1 };
+    case "aws:eks/cluster:Cluster":
+      return {
+        ...inputs,
+        endpoint: FAKE.eksEndpoint,
+        certificateAuthority: { data: FAKE.caData },
+        identities: [{ oidcs: [{ issuer: FAKE.eksIssuer }] }],
+      };
+    case "aws:eks/accessEntry:AccessEntry":
+      return { ...inputs };
+    case "gcp:container/cluster:Cluster":
+      return {
+        ...inputs,
+        endpoint: FAKE.gkeEndpoint,
+        masterAuth: { ...(inputs["masterAuth"] as object), clusterCaCertificate: FAKE.caData },
+      };
+    case "gcp:serviceaccount/account:Account":
+      return { ...inputs, email: `${String(inputs["accountId"])}@mock-project.iam.gserviceaccount.com` };
+    case "random:index/randomId:RandomId":
+      return { ...inputs, hex: FAKE.randomHex };
     case "kubernetes:helm.sh/v3:Release":
       return { ...inputs, status: { name: inputs["name"], namespace: inputs["namespace"], status: "deployed" } };
     default:
@@ -152,9 +252,7 @@ export async function setup(opts: SetupOptions): Promise<Recorder> {
         }
         return { id: args.custom ? `${args.name}-id` : "", state };
       },
-      call: (args) => {
-        throw new Error(`unexpected provider function call ${args.token}`);
-      },
+      call: (args) => callResult(args.token, args.inputs as Record<string, unknown>),
     },
     PROJECT,
     opts.stack,

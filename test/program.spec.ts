@@ -1,7 +1,8 @@
 import { strict as assert } from "node:assert";
+import { execFileSync } from "node:child_process";
 import { plain, Secret, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
-import { readStackConfig, stackNames } from "./stack-files";
+import { readStackConfig, ROOT, stackFile, stackNames } from "./stack-files";
 
 type Obj = Record<string, any>;
 
@@ -135,29 +136,132 @@ describe("the program, per stack file", () => {
     });
   });
 
-  for (const stack of ["stage", "prod"]) {
-    describe(stack, () => {
+  // The cloud stacks and every example a user copies: each runs, and the parts every cluster
+  // kind must get right hold for all of them.
+  const cloudStacks: [string, "eks" | "doks" | "gke", boolean][] = [
+    ["stage", "doks", false],
+    ["prod", "eks", true],
+    ["examples/eks", "eks", false],
+    ["examples/doks", "doks", false],
+    ["examples/gke", "gke", true],
+  ];
+  for (const [stack, provider, prod] of cloudStacks) {
+    describe(`${stack} (${provider})`, () => {
       let run: ProgramRun;
       before(async () => {
         run = await runProgram(stack);
+        if (run.error) throw run.error;
       });
 
-      it("is refused by the Pulumi CLI, before the program starts, for the cluster block it still lacks", () => {
-        assert.equal(run.error?.message, `Stack '${stack}' is missing configuration value 'platform:cluster'`);
-        assert.deepEqual(run.recorder.resources, []);
+      it("exports the cluster's name in plain text and its kubeconfig only as a secret", async () => {
+        const out = run.outputs!;
+        const cluster = stackFile(stack)["platform:cluster"] as Obj;
+        assert.deepEqual(await unwrap(out["clusterName"]!), { value: cluster["name"], secret: false });
+        const kubeconfig = await unwrap(out["kubeconfig"]!);
+        assert.equal(kubeconfig.secret, true, "kubeconfig is exported in plain text");
+        assert.match(String(kubeconfig.value), /^apiVersion: v1/m);
       });
 
-      it(`otherwise holds valid ${stack} settings`, async () => {
-        const attempt = await runProgram(stack, readStackConfig(stack, { "platform:cluster": { provider: "eks" } }));
-        assert.match(attempt.error?.message ?? "", /^platform:cluster.provider "eks" is not available yet/);
-        assert.deepEqual(
-          attempt.recorder.resources,
-          [],
-          "a resource was registered before the cluster factory stopped",
-        );
+      it("creates every Kubernetes object through the cluster's own provider, fed a secret kubeconfig", () => {
+        const k8sObjects = run.recorder.resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
+        assert.ok(k8sObjects.length >= 4);
+        for (const r of k8sObjects) assert.equal(run.recorder.providerOf(r)?.name, "cluster-provider", r.name);
+        assert.ok(run.recorder.one("pulumi:providers:kubernetes").inputs["kubeconfig"] instanceof Secret);
+      });
+
+      it(`creates every ${provider} resource through the stack's explicit ${provider} provider, never an ambient one`, () => {
+        const pkg = { eks: "aws", doks: "digitalocean", gke: "gcp" }[provider];
+        const cloudResources = run.recorder.resources.filter((r) => r.type.startsWith(`${pkg}:`));
+        assert.ok(cloudResources.length >= 2);
+        for (const r of cloudResources) {
+          assert.equal(run.recorder.providerOf(r)?.type, `pulumi:providers:${pkg}`, `${r.type} ${r.name}`);
+        }
+      });
+
+      it(
+        prod ? "protects every resource of the cluster" : "leaves the cluster unprotected, so it can be torn down",
+        () => {
+          const inCluster = run.recorder.resources.filter((r) => r.parent.includes("::platform:cluster:"));
+          assert.ok(inCluster.length >= 4);
+          for (const r of inCluster) assert.equal(r.protect, prod, `${r.type} ${r.name}`);
+        },
+      );
+
+      it("parents every resource to a component, so `pulumi preview` shows the platform's shape", () => {
+        for (const r of run.recorder.resources) {
+          if (r.type.startsWith("platform:")) continue;
+          assert.ok(r.parent.includes("::platform:"), `${r.type} ${r.name} is not inside a platform component`);
+        }
+      });
+
+      it("names every cloud resource it names from the cluster name, so two stacks never collide", () => {
+        const clusterName = String((stackFile(stack)["platform:cluster"] as Obj)["name"]);
+        // Names that live inside the cluster or its key ring, so the cluster already keeps them apart.
+        const scoped = new Set([
+          "aws:eks/nodeGroup:NodeGroup",
+          "gcp:container/nodePool:NodePool",
+          "gcp:kms/cryptoKey:CryptoKey",
+        ]);
+        let named = 0;
+        for (const r of run.recorder.resources.filter((x) => x.custom && !x.type.startsWith("kubernetes:"))) {
+          const i = plain(r.inputs) as Obj;
+          for (const field of ["name", "namePrefix", "accountId", "nodeGroupNamePrefix"]) {
+            const value: unknown = i[field];
+            if (typeof value !== "string" || scoped.has(r.type) || r.type.startsWith("pulumi:")) continue;
+            named++;
+            const base = field === "accountId" ? clusterName.slice(0, 12) : clusterName;
+            assert.ok(
+              value.includes(base),
+              `${r.type} ${r.name}: ${field} ${value} does not derive from ${clusterName}`,
+            );
+          }
+        }
+        assert.ok(named >= 2, `only ${named} named resources`);
       });
     });
   }
+
+  describe("loading", () => {
+    /** The cloud SDK packages a fresh Node process loaded to run one stack, and whether npm's resolver was. */
+    function loadedFor(stack: string): { sdks: string[]; resolver: boolean } {
+      const script = `
+        const { runProgram } = require("./test/program.ts");
+        runProgram(${JSON.stringify(stack)}).then((run) => {
+          if (run.error) throw run.error;
+          const files = Object.keys(require.cache);
+          const sdks = ["aws", "gcp", "digitalocean"].filter((p) => files.some((f) => f.includes("/node_modules/@pulumi/" + p + "/")));
+          console.log(JSON.stringify({ sdks: sdks.sort(), resolver: files.some((f) => f.includes("/node_modules/pacote/")) }));
+        });`;
+      const out = execFileSync(process.execPath, ["--require", "./scripts/register.cjs", "-e", script], {
+        cwd: ROOT,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      return JSON.parse(out.trim().split("\n").pop()!);
+    }
+
+    it("loads only the SDK of the stack's cloud, and none for k3d", () => {
+      assert.deepEqual(loadedFor("dev").sdks, []);
+      assert.deepEqual(loadedFor("stage").sdks, ["digitalocean"]);
+      assert.deepEqual(loadedFor("prod").sdks, ["aws"]);
+      assert.deepEqual(loadedFor("examples/gke").sdks, ["gcp"]);
+    });
+
+    it("leaves the SDK's function-serialization dependencies unloaded, yet usable on first use", () => {
+      assert.equal(loadedFor("prod").resolver, false, "npm's resolver was loaded: start-up is a third slower");
+      const check = execFileSync(
+        process.execPath,
+        [
+          "--require",
+          "./scripts/register.cjs",
+          "-e",
+          'require("@pulumi/pulumi"); const sdk = require.resolve("@pulumi/pulumi"); const a = require(require.resolve("@npmcli/arborist", { paths: [sdk] })); console.log(typeof a.Arborist, "Arborist" in a)',
+        ],
+        { cwd: ROOT, encoding: "utf8" },
+      );
+      assert.equal(check.trim(), "function true");
+    });
+  });
 
   describe("bad config", () => {
     const breakages: [string, (c: Obj) => void, RegExp][] = [

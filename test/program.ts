@@ -20,15 +20,17 @@ export async function runProgram(
   stack: string,
   config?: { config: Record<string, string>; secretKeys: string[] },
 ): Promise<ProgramRun> {
+  // An example file (`examples/eks`) runs as a stack named after it (`eks`).
+  const stackName = stack.replace(/^examples\//, "");
   let stackConfig: { config: Record<string, string>; secretKeys: string[] };
   try {
     stackConfig = config ?? readStackConfig(stack);
   } catch (e) {
     // The CLI itself refuses the stack: the program never starts.
-    return { recorder: await setup({ stack }), error: e as Error };
+    return { recorder: await setup({ stack: stackName }), error: e as Error };
   }
   const { config: values, secretKeys } = stackConfig;
-  const recorder = await setup({ stack, config: values, secretKeys });
+  const recorder = await setup({ stack: stackName, config: values, secretKeys });
   // A fresh evaluation of the entry point per run; the components stay cached.
   // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- Node's module cache is keyed by path
   delete require.cache[require.resolve(ENTRY)];

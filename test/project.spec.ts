@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { z } from "zod";
 import { CONFIG_KEYS, DEFAULTS, platformSchema } from "../components/config";
-import { projectFile, ROOT, stackFile, stackNames } from "./stack-files";
+import { exampleNames, projectFile, ROOT, stackFile, stackNames } from "./stack-files";
 import { execFileSync } from "node:child_process";
 import * as YAML from "yaml";
 import { chartArchive, layerBinary } from "./tools";
@@ -91,8 +91,15 @@ describe("Pulumi.yaml", () => {
   });
 });
 
-describe("stack files", () => {
-  for (const stack of stackNames()) {
+describe("stack files and the example stacks", () => {
+  it("has a complete example for every cloud provider", () => {
+    assert.deepEqual(exampleNames(), ["doks", "eks", "gke"]);
+    for (const name of exampleNames()) {
+      assert.equal(stackFile(`examples/${name}`)["platform:cluster"]?.provider, name);
+    }
+  });
+
+  for (const stack of [...stackNames(), ...exampleNames().map((n) => `examples/${n}`)]) {
     const file = stackFile(stack);
 
     it(`${stack} pins an argo-cd chart the tests can render and check`, () => {
@@ -122,7 +129,10 @@ describe("stack files", () => {
     });
 
     it(`${stack} holds no credentials at all`, () => {
-      assert.doesNotMatch(JSON.stringify(file), /"secure"|gitopsCredentials|password|token|PRIVATE KEY/i);
+      assert.doesNotMatch(
+        JSON.stringify(file),
+        /"secure"|gitopsCredentials|password|token|PRIVATE KEY|AKIA[0-9A-Z]{16}|dop_v1_|secret/i,
+      );
     });
   }
 });

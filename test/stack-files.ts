@@ -27,9 +27,26 @@ export function stackNames(): string[] {
     .sort();
 }
 
-/** The `config:` block of Pulumi.<stack>.yaml as written, before the CLI merges anything in. */
+/** The example stack files a user copies to Pulumi.<stack>.yaml: examples/stacks/<name>.yaml. */
+export const EXAMPLES_DIR = path.join(ROOT, "examples", "stacks");
+
+export function exampleNames(): string[] {
+  return fs
+    .readdirSync(EXAMPLES_DIR)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => f.replace(/\.yaml$/, ""))
+    .sort();
+}
+
+/** The file of a stack: Pulumi.<stack>.yaml, or an example when the name is `examples/<name>`. */
+export function stackPath(stack: string): string {
+  const example = /^examples\/(.+)$/.exec(stack)?.[1];
+  return example ? path.join(EXAMPLES_DIR, `${example}.yaml`) : path.join(ROOT, `Pulumi.${stack}.yaml`);
+}
+
+/** The `config:` block of a stack file as written, before the CLI merges anything in. */
 export function stackFile(stack: string): Record<string, any> {
-  const parsed = YAML.parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) ?? {};
+  const parsed = YAML.parse(fs.readFileSync(stackPath(stack), "utf8")) ?? {};
   return parsed.config ?? {};
 }
 

