@@ -264,22 +264,29 @@ const apiAllowedCidrs = z
   })
   .max(40, { error: "must hold at most 40 CIDR blocks (the cloud APIs' limit)" });
 
-function poolFields(machineType: z.ZodType<string>, maxNodes: number) {
+/**
+ * Fields every node pool has. `limits.name` is what the cloud leaves for the pool's name after
+ * the program's prefix and suffix; `limits.minNodes` the smallest pool it can scale to.
+ */
+function poolFields(
+  machineType: z.ZodType<string>,
+  limits: { maxNodes: number; name: number; minNodes: number; minNodesWhy?: string },
+) {
   return {
     name: z
       .string({ error: "must be a node pool name" })
-      .max(20, { error: "must be at most 20 characters" })
+      .max(limits.name, { error: `must be at most ${limits.name} characters` })
       .regex(DNS_LABEL, { error: "must be a DNS-1123 label, like system" }),
     machineType,
-    minNodes: wholeNumber(0, 100),
-    maxNodes: wholeNumber(1, maxNodes),
+    minNodes: wholeNumber(limits.minNodes, 100, limits.minNodesWhy),
+    maxNodes: wholeNumber(1, limits.maxNodes),
   };
 }
 
 /** A node pool on a cloud with spot capacity and a settable root disk. */
-function nodePool(machineType: z.ZodType<string>, maxNodes: number) {
+function nodePool(machineType: z.ZodType<string>, limits: { maxNodes: number; name: number }) {
   return block({
-    ...poolFields(machineType, maxNodes),
+    ...poolFields(machineType, { ...limits, minNodes: 0 }),
     spot: bool().default(false),
     diskSizeGb: wholeNumber(20, 2000).default(50),
   });
@@ -304,6 +311,16 @@ const eksSchema = block({
     .regex(/^1\.\d{2}$/, { error: "must be an EKS Kubernetes version like 1.34 (major.minor; EKS manages patches)" }),
   vpcCidr: ipv4Cidr(16, 20).default("10.0.0.0/16"),
   availabilityZones: wholeNumber(2, 3).optional(),
+  zones: z
+    .array(
+      z
+        .string({ error: "must be an availability zone name like eu-central-1a" })
+        .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d[a-z]$/, {
+          error: "must be an availability zone name like eu-central-1a",
+        }),
+      { error: "must be a list of availability zone names" },
+    )
+    .optional(),
   natGatewayPerZone: bool().optional(),
   apiAllowedCidrs,
   adminPrincipalArns: z
@@ -322,7 +339,8 @@ const eksSchema = block({
         z
           .string({ error: "must be an EC2 instance type like m6i.large" })
           .regex(EC2_INSTANCE_TYPE, { error: "must be an EC2 instance type like m6i.large" }),
-        450,
+        // A node group name is the pool's name, '-' and a 26-character suffix: 63 at most.
+        { maxNodes: 450, name: 36 },
       ),
       { error: "must be a list of node pools" },
     )
@@ -378,7 +396,8 @@ const doksSchema = block({
             .regex(/^[a-z][a-z0-9_]*(-[a-z0-9]+)+$/, {
               error: "must be a DigitalOcean Droplet size slug like s-2vcpu-4gb",
             }),
-          512,
+          // Pool names are <cluster>-<pool>; DOKS pools cannot scale to zero.
+          { maxNodes: 512, name: 20, minNodes: 1, minNodesWhy: " (DOKS pools cannot scale to zero)" },
         ),
       ),
       { error: "must be a list of node pools" },
@@ -409,7 +428,8 @@ const gkeSchema = block({
           .regex(/^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$/, {
             error: "must be a Compute Engine machine type like e2-standard-4",
           }),
-        1000,
+        // GKE pool names hold 40 characters; Pulumi adds '-' and a 26-character suffix.
+        { maxNodes: 1000, name: 13 },
       ),
       { error: "must be a list of node pools" },
     )
@@ -518,6 +538,8 @@ export interface EksSettings {
   vpcCidr: string;
   /** Availability zones the subnets and nodes span: 2, or 3 in prod. */
   availabilityZones: number;
+  /** Zone names to use, in order; unset: the region's first available zones, looked up once. */
+  zones?: string[];
   /** A NAT gateway in every zone (prod), or one for the whole VPC (cheaper, one zone's outage away from no egress). */
   natGatewayPerZone: boolean;
   /** CIDRs that may reach the public API endpoint; empty: private endpoint only. */
@@ -823,11 +845,12 @@ function nodePools(
   });
 }
 
+/** Prod APIs are never open to the internet, nor to any block of it wider than a /8. */
 function checkApiAccess(key: string, cidrs: string[], environment: Environment, problems: string[]): void {
-  const open = cidrs.find((c) => c.endsWith("/0"));
+  const open = cidrs.find((c) => Number(c.split("/")[1]) < 8);
   if (open !== undefined && environment === "prod") {
     problems.push(
-      `${key} must not hold ${open} in prod: list the networks your operators and CI run from (got ${JSON.stringify(cidrs)})`,
+      `${key} must not hold ${open} in prod (nothing wider than a /8): list the networks your operators and CI run from (got ${JSON.stringify(cidrs)})`,
     );
   }
 }
@@ -836,12 +859,35 @@ function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, pr
   const key = `${NAMESPACE}:cluster.eks`;
   const prod = environment === "prod";
   checkApiAccess(`${key}.apiAllowedCidrs`, e.apiAllowedCidrs, environment, problems);
+  // Production-shaped means surviving the loss of a zone: three of them, each with its own way out.
+  if (prod && e.availabilityZones !== undefined && e.availabilityZones < 3) {
+    problems.push(
+      `${key}.availabilityZones must be 3 in prod, to survive the loss of a zone (got ${e.availabilityZones})`,
+    );
+  }
+  if (prod && e.natGatewayPerZone === false) {
+    problems.push(
+      `${key}.natGatewayPerZone must be true in prod: one NAT gateway is one zone's outage from no egress (got false)`,
+    );
+  }
+  const zoneCount = e.availabilityZones ?? (prod ? 3 : 2);
+  if (e.zones) {
+    if (e.zones.length !== zoneCount) {
+      problems.push(
+        `${key}.zones must name exactly ${zoneCount} zones, one per availability zone used (got ${e.zones.length})`,
+      );
+    }
+    if (new Set(e.zones).size !== e.zones.length)
+      problems.push(`${key}.zones must not repeat a zone (got ${JSON.stringify(e.zones)})`);
+    const foreign = e.zones.find((z) => !z.startsWith(e.region));
+    if (foreign) problems.push(`${key}.zones must be zones of ${e.region} (got "${foreign}")`);
+  }
   const defaults: NodePoolInput[] = [
     { name: "system", machineType: "m6i.large", minNodes: prod ? 3 : 2, maxNodes: prod ? 6 : 4 },
   ];
   return {
     ...e,
-    availabilityZones: e.availabilityZones ?? (prod ? 3 : 2),
+    availabilityZones: zoneCount,
     natGatewayPerZone: e.natGatewayPerZone ?? prod,
     nodePools: nodePools(`${key}.nodePools`, e.nodePools ?? defaults, environment, problems),
     logRetentionDays: e.logRetentionDays ?? (prod ? 90 : 30),
@@ -866,9 +912,6 @@ function doksSettings(
     problems.push(
       `${key}.vpcCidr must not overlap ${reserved}, which DOKS uses for pods and services (got "${d.vpcCidr}")`,
     );
-  }
-  if (d.nodePools?.[0]?.minNodes === 0) {
-    problems.push(`${key}.nodePools[0].minNodes must be at least 1: DOKS keeps a node in its first pool (got 0)`);
   }
   const token = all[TOKEN_KEY];
   if (token !== undefined && !isSecret(TOKEN_KEY)) {

@@ -156,7 +156,7 @@ describe("cloud cluster config", () => {
       [
         "a missing EKS block",
         { ...cloud("eks"), "platform:cluster": { provider: "eks" } },
-        "platform:cluster.eks is required: it must be an object with the keys region, kubernetesVersion, vpcCidr, availabilityZones, natGatewayPerZone, apiAllowedCidrs, adminPrincipalArns, nodePools, addonVersions, logRetentionDays",
+        "platform:cluster.eks is required: it must be an object with the keys region, kubernetesVersion, vpcCidr, availabilityZones, zones, natGatewayPerZone, apiAllowedCidrs, adminPrincipalArns, nodePools, addonVersions, logRetentionDays",
       ],
       [
         "a GKE block without a project",
@@ -214,7 +214,7 @@ describe("cloud cluster config", () => {
       [
         "a misspelt key in a provider block",
         cloud("eks", "stage", { regoin: "eu-west-1" }),
-        'platform:cluster.eks has unknown key "regoin" (did you mean "region"?); allowed: region, kubernetesVersion, vpcCidr, availabilityZones, natGatewayPerZone, apiAllowedCidrs, adminPrincipalArns, nodePools, addonVersions, logRetentionDays',
+        'platform:cluster.eks has unknown key "regoin" (did you mean "region"?); allowed: region, kubernetesVersion, vpcCidr, availabilityZones, zones, natGatewayPerZone, apiAllowedCidrs, adminPrincipalArns, nodePools, addonVersions, logRetentionDays',
       ],
       [
         "spot on DigitalOcean, which has none",
@@ -233,7 +233,39 @@ describe("cloud cluster config", () => {
       [
         "an API open to the internet in prod",
         cloud("eks", "prod", { apiAllowedCidrs: ["0.0.0.0/0"] }),
-        'platform:cluster.eks.apiAllowedCidrs must not hold 0.0.0.0/0 in prod: list the networks your operators and CI run from (got ["0.0.0.0/0"])',
+        'platform:cluster.eks.apiAllowedCidrs must not hold 0.0.0.0/0 in prod (nothing wider than a /8): list the networks your operators and CI run from (got ["0.0.0.0/0"])',
+      ],
+      [
+        "the internet in two halves in prod",
+        cloud("gke", "prod", { apiAllowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"] }),
+        'platform:cluster.gke.apiAllowedCidrs must not hold 0.0.0.0/1 in prod (nothing wider than a /8): list the networks your operators and CI run from (got ["0.0.0.0/1","128.0.0.0/1"])',
+      ],
+      [
+        "two zones in prod",
+        cloud("eks", "prod", { availabilityZones: 2 }),
+        "platform:cluster.eks.availabilityZones must be 3 in prod, to survive the loss of a zone (got 2)",
+      ],
+      [
+        "a single NAT gateway in prod",
+        cloud("eks", "prod", { natGatewayPerZone: false }),
+        "platform:cluster.eks.natGatewayPerZone must be true in prod: one NAT gateway is one zone's outage from no egress (got false)",
+      ],
+      [
+        "a zone list that does not match the zone count",
+        cloud("eks", "stage", { zones: ["eu-central-1a", "eu-central-1b", "eu-central-1c"] }),
+        "platform:cluster.eks.zones must name exactly 2 zones, one per availability zone used (got 3)",
+      ],
+      [
+        "a zone of another region",
+        cloud("eks", "stage", { zones: ["eu-central-1a", "eu-west-1b"] }),
+        'platform:cluster.eks.zones must be zones of eu-central-1 (got "eu-west-1b")',
+      ],
+      [
+        "a GKE pool name too long for GKE's 40 characters with the unique suffix",
+        cloud("gke", "stage", {
+          nodePools: [{ name: "general-purpose", machineType: "e2-standard-4", minNodes: 1, maxNodes: 3 }],
+        }),
+        'platform:cluster.gke.nodePools[0].name must be at most 13 characters (got "general-purpose")',
       ],
       [
         "a missing API access list",
@@ -251,11 +283,14 @@ describe("cloud cluster config", () => {
         'platform:cluster.doks.vpcCidr must not overlap 10.244.0.0/16, which DOKS uses for pods and services (got "10.244.0.0/20")',
       ],
       [
-        "a first DOKS pool that may shrink to nothing",
+        "a DOKS pool that may shrink to nothing",
         cloud("doks", "stage", {
-          nodePools: [{ name: "system", machineType: "s-2vcpu-4gb", minNodes: 0, maxNodes: 3 }],
+          nodePools: [
+            { name: "system", machineType: "s-2vcpu-4gb", minNodes: 1, maxNodes: 3 },
+            { name: "batch", machineType: "s-4vcpu-8gb", minNodes: 0, maxNodes: 3 },
+          ],
         }),
-        "platform:cluster.doks.nodePools[0].minNodes must be at least 1: DOKS keeps a node in its first pool (got 0)",
+        "platform:cluster.doks.nodePools[1].minNodes must be a whole number from 1 to 100 (DOKS pools cannot scale to zero) (got 0)",
       ],
       [
         "two pools of one name",

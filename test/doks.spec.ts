@@ -81,7 +81,7 @@ describe("DOKS cluster", () => {
       assert.equal(use.view["users"][0]["user"]["token"], fakeCloud.doToken);
     });
 
-    it("changes only the token when DigitalOcean issues a new one, so the Kubernetes provider keeps its cluster", async () => {
+    it("passes a re-issued token through as DigitalOcean returns it, server and CA untouched", async () => {
       const before = YAML.parse(String((await unwrap(run.outputs!["kubeconfig"]!)).value));
       const previous = fakeCloud.doToken;
       fakeCloud.doToken = "dop_v1_mocktoken2";
@@ -89,7 +89,8 @@ describe("DOKS cluster", () => {
         const again = await runProgram("stage");
         const after = YAML.parse(String((await unwrap(again.outputs!["kubeconfig"]!)).value));
         assert.equal(after.users[0].user.token, "dop_v1_mocktoken2", "the kubeconfig was not read afresh");
-        // pulumi-kubernetes replaces its provider (and everything on it) only when the server changes.
+        // The program must not rebuild or reorder the rest: pulumi-kubernetes replaces its provider
+        // (and everything on it) when the server changes. That DiffConfig itself is not run here.
         assert.deepEqual(after.clusters, before.clusters);
         assert.deepEqual({ ...after, users: [] }, { ...before, users: [] });
       } finally {

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { amiType, awsPartition, subnetCidr, subnetLayout } from "../components/cluster/eks";
-import { FAKE, plain, type Recorded, unwrap } from "./mocks";
+import { containsUnknown, FAKE, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackFile } from "./stack-files";
 import { useKubeconfig } from "./tools";
@@ -60,6 +60,12 @@ describe("EKS cluster", () => {
         cfg = eksBlock(stack);
       });
 
+      it("never moves a subnet to another zone once it exists", () => {
+        const subnets = all("ec2/subnet:Subnet");
+        assert.equal(subnets.length, 2 * Number(cfg["availabilityZones"]));
+        for (const s of subnets) assert.deepEqual(s.ignoreChanges, ["availabilityZone"], s.name);
+      });
+
       it("builds the VPC over the configured zones: private node subnets, public ones for load balancers", () => {
         const zones = Number(cfg["availabilityZones"]);
         assert.equal(zones, prod ? 3 : 2);
@@ -78,7 +84,10 @@ describe("EKS cluster", () => {
           pub.map((s) => s["cidrBlock"]),
           layout.public,
         );
-        assert.deepEqual(new Set(priv.map((s) => s["availabilityZone"])), new Set(FAKE.zones.slice(0, zones)));
+        assert.deepEqual(
+          new Set(priv.map((s) => s["availabilityZone"])),
+          new Set((cfg["zones"] as string[] | undefined) ?? FAKE.zones.slice(0, zones)),
+        );
         for (const s of subnets) {
           assert.equal(
             s["tags"][`kubernetes.io/cluster/${String(stackFile(stack)["platform:cluster"].name)}`],
@@ -121,7 +130,6 @@ describe("EKS cluster", () => {
         assert.equal(vpc["endpointPrivateAccess"], true);
         assert.equal(vpc["endpointPublicAccess"], true);
         assert.deepEqual(vpc["publicAccessCidrs"], cfg["apiAllowedCidrs"]);
-        if (prod) assert.ok(!vpc["publicAccessCidrs"].includes("0.0.0.0/0"));
         const privateIds = all("ec2/subnet:Subnet")
           .filter((s) => s.name.includes("private"))
           .map((s) => `${s.name}-id`);
@@ -181,6 +189,7 @@ describe("EKS cluster", () => {
             "nodes in a public subnet",
           );
           assert.deepEqual(groups[i]!.ignoreChanges, ["scalingConfig.desiredSize"]);
+          assert.equal(g["version"], cfg["kubernetesVersion"], "nodes would stay behind a control-plane upgrade");
         }
         if (prod) assert.ok(groups.every((g) => inputs(g)["capacityType"] === "ON_DEMAND"));
         else
@@ -191,7 +200,15 @@ describe("EKS cluster", () => {
       });
 
       it("starts nodes with IMDSv2 only (one hop) and encrypted root volumes, tagged for cleanup", () => {
-        for (const t of all("ec2/launchTemplate:LaunchTemplate").map(inputs)) {
+        const templates = all("ec2/launchTemplate:LaunchTemplate");
+        const groups = all("eks/nodeGroup:NodeGroup");
+        assert.equal(templates.length, (cfg["nodePools"] as Obj[]).length);
+        assert.deepEqual(
+          groups.map((g) => inputs(g)["launchTemplate"]),
+          templates.map((t) => ({ id: `${t.name}-id`, version: "1" })),
+          "a node group does not start from its pool's launch template",
+        );
+        for (const t of templates.map(inputs)) {
           assert.deepEqual(t["metadataOptions"], {
             httpEndpoint: "enabled",
             httpTokens: "required",
@@ -204,11 +221,15 @@ describe("EKS cluster", () => {
       });
 
       it("installs the managed add-ons: VPC CNI enforcing network policy, CoreDNS, kube-proxy, EBS CSI with IRSA", () => {
-        const addons = Object.fromEntries(all("eks/addon:Addon").map((a) => [inputs(a)["addonName"], a]));
+        const addons: Obj = Object.fromEntries(all("eks/addon:Addon").map((a) => [inputs(a)["addonName"], a]));
         assert.deepEqual(Object.keys(addons).sort(), ["aws-ebs-csi-driver", "coredns", "kube-proxy", "vpc-cni"]);
         assert.deepEqual(JSON.parse(inputs(addons["vpc-cni"])["configurationValues"]), {
           enableNetworkPolicy: "true",
         });
+        // Unpinned: EKS's default for this Kubernetes version, so an upgrade moves them along.
+        for (const [addonName, addon] of Object.entries(addons)) {
+          assert.equal(inputs(addon)["addonVersion"], FAKE.addonDefault(addonName, cfg["kubernetesVersion"]));
+        }
         const ebsRole = one("iam/role:Role", "cluster-ebs-csi-role");
         assert.equal(
           inputs(addons["aws-ebs-csi-driver"])["serviceAccountRoleArn"],
@@ -303,6 +324,37 @@ describe("EKS cluster", () => {
         run.recorder.resources.filter((r) => r.protect).map((r) => r.name),
         [],
       );
+    });
+  });
+
+  describe("prod, with settings that differ from the stack file", () => {
+    const cluster = stackFile("prod")["platform:cluster"] as Obj;
+    const withEks = (patch: Obj) =>
+      readStackConfig("prod", { "platform:cluster": { ...cluster, eks: { ...cluster["eks"], ...patch } } });
+
+    it("uses configured zones, in their order, and pinned add-on versions as written", async () => {
+      const zones = ["eu-central-1b", "eu-central-1c", "eu-central-1a"];
+      const run = await runProgram("prod", withEks({ zones, addonVersions: { vpcCni: "v1.20.4-eksbuild.2" } }));
+      if (run.error) throw run.error;
+      const priv = run.recorder.all("aws:ec2/subnet:Subnet").filter((r) => r.name.includes("private"));
+      assert.deepEqual(
+        priv.map((r) => inputs(r)["availabilityZone"]),
+        zones,
+      );
+      const cni = run.recorder.all("aws:eks/addon:Addon").find((a) => inputs(a)["addonName"] === "vpc-cni")!;
+      assert.equal(inputs(cni)["addonVersion"], "v1.20.4-eksbuild.2");
+    });
+
+    it("keeps the kubeconfig known in a preview that adds node groups and add-ons, so Kubernetes objects are not replaced", async () => {
+      const run = await runProgram("prod", undefined, {
+        preview: true,
+        unknownTypes: ["aws:eks/nodeGroup:NodeGroup", "aws:eks/addon:Addon"],
+      });
+      if (run.error) throw run.error;
+      const kubeconfigInput = run.recorder.one("pulumi:providers:kubernetes").inputs["kubeconfig"];
+      const kubeconfig = JSON.stringify(plain(kubeconfigInput));
+      assert.ok(!containsUnknown(kubeconfigInput), "pulumi-kubernetes replaces its provider on an unknown kubeconfig");
+      assert.match(kubeconfig, /get-token/);
     });
   });
 });

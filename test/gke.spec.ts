@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { boundedName, GKE_NODE_ROLES } from "../components/cluster/gke";
-import { FAKE, plain, type Recorded, unwrap } from "./mocks";
+import { containsUnknown, FAKE, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackFile } from "./stack-files";
 import { useKubeconfig } from "./tools";
@@ -104,6 +104,8 @@ describe("GKE cluster", () => {
       );
       const deps = one("container/cluster:Cluster").dependencies.map((u) => u.split("::").pop());
       assert.ok(deps.includes(grant.name), "the cluster would be created before it may use its key");
+      const grantDeps = grant.dependencies.map((u) => u.split("::").pop());
+      assert.ok(grantDeps.includes("cluster-container"), "GKE's service agent exists only once the GKE API is on");
       assert.match(inputs(one("kms/keyRing:KeyRing"))["name"], new RegExp(`^${name}-${FAKE.randomHex}$`));
     });
 
@@ -160,5 +162,20 @@ describe("GKE cluster", () => {
       assert.equal(cluster.protect, false);
       assert.equal(inputs(run.recorder.one("gcp:container/nodePool:NodePool"))["nodeConfig"]["spot"], true);
     });
+  });
+
+  it("keeps the kubeconfig known in a preview that adds a node pool, and orders Kubernetes objects after the pools", async () => {
+    const run = await runProgram("examples/gke", undefined, {
+      preview: true,
+      unknownTypes: ["gcp:container/nodePool:NodePool"],
+    });
+    if (run.error) throw run.error;
+    const provider = run.recorder.one("pulumi:providers:kubernetes");
+    const kubeconfigInput = provider.inputs["kubeconfig"];
+    assert.ok(!containsUnknown(kubeconfigInput), "pulumi-kubernetes replaces its provider on an unknown kubeconfig");
+    assert.ok(
+      provider.dependencies.some((u) => u.endsWith("::cluster-system")),
+      "Argo CD would start before any node",
+    );
   });
 });

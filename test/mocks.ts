@@ -53,6 +53,8 @@ export const FAKE = {
   /** DOKS versions the fake cloud offers, newest patch last per minor. */
   doksVersions: ["1.33.6-do.0", "1.34.1-do.0", "1.34.3-do.1", "1.35.1-do.0"],
   doksServer: "https://11111111-2222-3333-4444-555555555555.k8s.ondigitalocean.com",
+  /** The add-on version `getAddonVersion` calls EKS's default for a Kubernetes version. */
+  addonDefault: (addon: string, kubernetesVersion: string) => `v${kubernetesVersion}.0-eksbuild.1-default-${addon}`,
 };
 
 /** The fake cloud's changing state: DigitalOcean hands out a new token on every read. */
@@ -99,6 +101,8 @@ function callResult(token: string, args: Record<string, unknown>): Record<string
         ],
       };
     }
+    case "aws:eks/getAddonVersion:getAddonVersion":
+      return { ...args, version: FAKE.addonDefault(String(args["addonName"]), String(args["kubernetesVersion"])) };
     case "gcp:organizations/getProject:getProject":
       return { projectId: args["projectId"], number: FAKE.gcpProjectNumber, name: args["projectId"] };
     default:
@@ -173,6 +177,15 @@ function revealSecrets(v: unknown): unknown {
   return v;
 }
 
+/** True when a recorded input is, or holds, a value unknown at preview time. */
+export function containsUnknown(v: unknown): boolean {
+  if (pulumi.isUnknown(v)) return true;
+  if (v instanceof Secret) return containsUnknown(v.value);
+  if (Array.isArray(v)) return v.some(containsUnknown);
+  if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
+  return false;
+}
+
 /** Removes `Secret` wrappers, for checks that look at values only. */
 export function plain(v: unknown): unknown {
   if (v instanceof Secret) return plain(v.value);
@@ -235,6 +248,11 @@ export interface SetupOptions {
   config?: Record<string, string>;
   secretKeys?: string[];
   preview?: boolean;
+  /**
+   * In a preview, resources of these types come back the way new ones do: with their id and
+   * outputs unknown.
+   */
+  unknownTypes?: string[];
 }
 
 /** Installs fresh mocks and config for one program run; returns the recorder. */
@@ -246,6 +264,7 @@ export async function setup(opts: SetupOptions): Promise<Recorder> {
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
+        if (opts.preview && opts.unknownTypes?.includes(args.type)) return { id: undefined, state: {} };
         const state = outputsFor(args.type, args.inputs as Record<string, unknown>);
         for (const key of secretOutputs.get(`${args.type}::${args.name}`) ?? []) {
           if (key in state) state[key] = { [rpc.specialSigKey]: SECRET_SIG, value: state[key] };

@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import { type Recorder, settle, setup } from "./mocks";
+import { type Recorder, settle, setup, type SetupOptions } from "./mocks";
 import { readStackConfig, ROOT } from "./stack-files";
 
 export interface ProgramRun {
@@ -19,6 +19,7 @@ const ENTRY = path.join(ROOT, "index.ts");
 export async function runProgram(
   stack: string,
   config?: { config: Record<string, string>; secretKeys: string[] },
+  mocks: Pick<SetupOptions, "preview" | "unknownTypes"> = {},
 ): Promise<ProgramRun> {
   // An example file (`examples/eks`) runs as a stack named after it (`eks`).
   const stackName = stack.replace(/^examples\//, "");
@@ -30,7 +31,7 @@ export async function runProgram(
     return { recorder: await setup({ stack: stackName }), error: e as Error };
   }
   const { config: values, secretKeys } = stackConfig;
-  const recorder = await setup({ stack: stackName, config: values, secretKeys });
+  const recorder = await setup({ stack: stackName, config: values, secretKeys, ...mocks });
   // A fresh evaluation of the entry point per run; the components stay cached.
   // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- Node's module cache is keyed by path
   delete require.cache[require.resolve(ENTRY)];

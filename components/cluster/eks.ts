@@ -110,10 +110,13 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     const named = (suffix: string) => ({ Name: `${clusterName}-${suffix}` });
 
     // --- Network -------------------------------------------------------------------------------
-    const zones = getAvailabilityZonesOutput(
-      { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
-      { parent: this, provider: aws },
-    ).names;
+    // Configured zones are used as written; otherwise the region's first available ones.
+    const zones = cfg.zones
+      ? pulumi.output(cfg.zones)
+      : getAvailabilityZonesOutput(
+          { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
+          { parent: this, provider: aws },
+        ).names;
     const vpc = new ec2.Vpc(
       `${name}-vpc`,
       { cidrBlock: cfg.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: named("vpc") },
@@ -150,7 +153,9 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
               mapPublicIpOnLaunch: false,
               tags: { ...named(`${kind}-${i}`), ...owned, [role]: "1" },
             },
-            child,
+            // A subnet never moves; if the region's list of available zones shifts later (a
+            // zone impaired), that must not replace the subnets and the cluster in them.
+            { ...child, ignoreChanges: ["availabilityZone"] },
           ),
       );
     const publicSubnets = subnets("public", "kubernetes.io/role/elb");
@@ -287,6 +292,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     this.workloadIdentity = { issuerUrl, trust: oidc.arn };
 
     // --- Add-ons and nodes ---------------------------------------------------------------------
+    // An add-on runs the configured version, or EKS's default for the cluster's Kubernetes
+    // version: shown exactly in every preview, and moved on when kubernetesVersion is.
     const addon = (
       addonName: string,
       version: string | undefined,
@@ -298,7 +305,12 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         {
           clusterName: cluster.name,
           addonName,
-          ...(version ? { addonVersion: version } : {}),
+          addonVersion:
+            version ??
+            eks.getAddonVersionOutput(
+              { addonName, kubernetesVersion: cfg.kubernetesVersion, mostRecent: false },
+              { parent: this, provider: aws },
+            ).version,
           resolveConflictsOnCreate: "OVERWRITE",
           resolveConflictsOnUpdate: "OVERWRITE",
           ...extra,
@@ -347,10 +359,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       ebsPolicy,
     ]);
 
-    // The kubeconfig becomes known only once nodes, DNS and storage are in: everything created
-    // through the provider (Argo CD first) then lands on a cluster that can run it.
     const kubeconfig = pulumi
-      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data, coredns.id, ebsCsi.id])
+      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])
       .apply(([clusterId, endpoint, ca]) =>
         execKubeconfig({
           name: clusterId,
@@ -365,7 +375,15 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         }),
       );
     this.kubeconfig = pulumi.secret(kubeconfig);
-    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+    // Everything created through the provider (Argo CD first) waits until nodes, DNS and storage
+    // are in, and goes before them on destroy. An order, not data: a kubeconfig that waited on
+    // the add-ons would be unknown in a preview that touches them, and pulumi-kubernetes replaces
+    // its provider, and everything on it, when the kubeconfig is unknown.
+    this.provider = new k8s.Provider(
+      `${name}-provider`,
+      { kubeconfig: this.kubeconfig },
+      { parent: this, dependsOn: [coredns, ebsCsi] },
+    );
 
     this.registerOutputs({
       name: this.name,
@@ -417,6 +435,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         nodeGroupNamePrefix: `${pool.name}-`,
         nodeRoleArn: ctx.nodeRole.arn,
         subnetIds: ctx.subnets.map((s) => s.id),
+        // Nodes follow the control plane when kubernetesVersion moves.
+        version: ctx.cluster.version,
         instanceTypes: [pool.machineType],
         amiType: amiType(pool.machineType),
         capacityType: pool.spot ? "SPOT" : "ON_DEMAND",

@@ -172,7 +172,8 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
         role: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
         member: pulumi.interpolate`serviceAccount:service-${projectNumber}@container-engine-robot.iam.gserviceaccount.com`,
       },
-      child,
+      // GKE's service agent exists only once the GKE API is enabled.
+      { ...child, dependsOn: containerApi ? [containerApi] : [] },
     );
 
     // --- Control plane -------------------------------------------------------------------------
@@ -264,12 +265,7 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     );
 
     const kubeconfig = pulumi
-      .all([
-        cluster.name,
-        cluster.endpoint,
-        cluster.masterAuth.clusterCaCertificate,
-        pulumi.all(pools.map((p) => p.id)),
-      ])
+      .all([cluster.name, cluster.endpoint, cluster.masterAuth.clusterCaCertificate])
       .apply(([clusterId, endpoint, ca]) =>
         execKubeconfig({
           name: clusterId,
@@ -285,7 +281,14 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
         }),
       );
     this.kubeconfig = pulumi.secret(kubeconfig);
-    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+    // Kubernetes objects wait for the node pools by order, not data: a kubeconfig that waited on
+    // them would be unknown in a preview that adds a pool, and pulumi-kubernetes replaces its
+    // provider, and everything on it, when the kubeconfig is unknown.
+    this.provider = new k8s.Provider(
+      `${name}-provider`,
+      { kubeconfig: this.kubeconfig },
+      { parent: this, dependsOn: pools },
+    );
 
     this.registerOutputs({
       name: this.name,
