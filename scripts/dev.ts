@@ -1,8 +1,10 @@
 /**
- * `npm run up | preview | down | output [-- <pulumi flags>]`: the dev stack on this machine.
+ * `npm run up | preview | down | output [-- <pulumi flags>]`: the dev stack on this machine, or
+ * any stack with `--stack <name>`.
  *
- * Checks the tools each command needs and stops with one line naming what is missing and how to
- * install it. Without a configured Pulumi backend it keeps state in ./.pulumi-state (a local file
+ * Checks the tools each command needs for the stack's kind of cluster (docker and k3d for k3d,
+ * the AWS CLI for EKS, gke-gcloud-auth-plugin for GKE) and stops with one line naming what is
+ * missing and how to install it. Without a configured Pulumi backend it keeps state in ./.pulumi-state (a local file
  * backend: no account needed) with a generated passphrase beside it. Extra flags go to pulumi,
  * e.g. `npm run up -- --yes`; `npm run output -- argocdAdminPassword --show-secrets` reads a stack
  * output from that same backend.
@@ -11,23 +13,44 @@ import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as YAML from "yaml";
 
 const ROOT = path.resolve(__dirname, "..");
 const DEFAULT_STACK = "dev";
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
-type Tool = "pulumi" | "docker" | "k3d";
+type Tool = "pulumi" | "docker" | "k3d" | "aws" | "gke-gcloud-auth-plugin";
+type Provider = "k3d" | "eks" | "doks" | "gke";
 
-/** The commands and the tools each one needs. */
-const NEEDS = {
-  up: ["pulumi", "docker", "k3d"],
-  preview: ["pulumi"],
-  down: ["pulumi", "docker", "k3d"],
-  output: ["pulumi"],
-} satisfies Record<string, Tool[]>;
-type Command = keyof typeof NEEDS;
-const COMMANDS = Object.keys(NEEDS) as Command[];
+const COMMANDS = ["up", "preview", "down", "output"] as const;
+type Command = (typeof COMMANDS)[number];
+
+/**
+ * The tools a command needs on a kind of cluster. k3d's come in only where a cluster is made or
+ * removed; the cloud kubeconfigs call their CLI whenever Kubernetes is reached, previews included.
+ */
+function needs(command: Command, provider: Provider): Tool[] {
+  if (command === "output") return ["pulumi"];
+  const cluster: Record<Provider, Tool[]> = {
+    k3d: command === "preview" ? [] : ["docker", "k3d"],
+    eks: ["aws"],
+    doks: [],
+    gke: ["gke-gcloud-auth-plugin"],
+  };
+  return ["pulumi", ...cluster[provider]];
+}
+
+/** The stack's `platform:cluster.provider`, from Pulumi.<stack>.yaml; k3d when there is none. */
+function clusterProvider(stack: string): Provider {
+  const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) return "k3d";
+  const parsed = YAML.parse(fs.readFileSync(file, "utf8")) as {
+    config?: Record<string, { provider?: unknown } | undefined>;
+  } | null;
+  const provider = parsed?.config?.["platform:cluster"]?.provider;
+  return provider === "eks" || provider === "doks" || provider === "gke" ? provider : "k3d";
+}
 const PULUMI_VERB: Record<Command, string[]> = {
   up: ["up"],
   preview: ["preview"],
@@ -40,6 +63,9 @@ const INSTALL: Record<Tool, string> = {
     "install the Pulumi CLI: https://www.pulumi.com/docs/iac/download-install/ (e.g. curl -fsSL https://get.pulumi.com | sh)",
   docker: "install Docker Desktop or Docker Engine: https://docs.docker.com/get-started/get-docker/",
   k3d: "install k3d 5.5 or later: https://k3d.io/#installation (e.g. curl -s https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | bash)",
+  aws: "the EKS kubeconfig signs in with `aws eks get-token`; install the AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+  "gke-gcloud-auth-plugin":
+    "the GKE kubeconfig signs in with it; install it with `gcloud components install gke-gcloud-auth-plugin` (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
 };
 
 class Stop extends Error {}
@@ -59,8 +85,8 @@ function found(tool: Tool): boolean {
 }
 
 /** Stops with one line at the first missing prerequisite. */
-function checkPrerequisites(command: Command): void {
-  for (const tool of NEEDS[command]) {
+function checkPrerequisites(command: Command, provider: Provider): void {
+  for (const tool of needs(command, provider)) {
     if (!found(tool)) throw new Stop(`missing prerequisite: ${tool} is not on PATH; ${INSTALL[tool]}`);
     if (tool === "docker" && run("docker", ["info"]).status !== 0) {
       throw new Stop(
@@ -131,8 +157,9 @@ function main(argv: string[]): number {
     throw new Stop(`usage: dev.ts ${COMMANDS.join("|")} [pulumi flags] (got ${JSON.stringify(command ?? "")})`);
   }
   const cmd = command as Command;
-  checkPrerequisites(cmd);
   const { stack, rest } = splitStack(flags);
+  const provider = clusterProvider(stack);
+  checkPrerequisites(cmd, provider);
 
   const { env, local } = backendEnv();
   const creates = cmd === "up" || cmd === "preview";
@@ -149,7 +176,9 @@ function main(argv: string[]): number {
   );
   if (select.status !== 0) return select.status ?? 1;
 
-  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...rest], { env, inherit: true });
+  // A DOKS kubeconfig in state expires after a week; --run-program reads a fresh one first.
+  const fresh = cmd === "down" && provider === "doks" && !rest.includes("--run-program") ? ["--run-program"] : [];
+  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...fresh, ...rest], { env, inherit: true });
   if (result.status === 0 && cmd === "up") {
     const on = stack === DEFAULT_STACK ? "" : ` --stack ${stack}`;
     console.log(
@@ -157,7 +186,9 @@ function main(argv: string[]): number {
         "",
         `Argo CD:   npm run output -- argocdUrl${on}`,
         `Password:  npm run output -- argocdAdminPassword --show-secrets${on}   (user admin)`,
-        `kubectl:   kubectl --context k3d-$(npm run -s output -- clusterName${on}) get applications -n argocd`,
+        provider === "k3d"
+          ? `kubectl:   kubectl --context k3d-$(npm run -s output -- clusterName${on}) get applications -n argocd`
+          : `kubectl:   npm run -s output -- kubeconfig --show-secrets${on} > ~/.kube/platform-${stack}.yaml && kubectl --kubeconfig ~/.kube/platform-${stack}.yaml get applications -n argocd`,
       ].join("\n"),
     );
   }

@@ -25,7 +25,12 @@ function deferSdkModules(ids) {
     return; // no SDK installed (yet): nothing to defer
   }
   for (const id of ids) {
-    const file = require.resolve(id, { paths: [sdkDir] });
+    let file;
+    try {
+      file = require.resolve(id, { paths: [sdkDir] });
+    } catch {
+      continue; // a later SDK without it: nothing to defer
+    }
     if (require.cache[file]) continue;
     let real;
     const load = () => {

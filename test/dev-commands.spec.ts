@@ -192,6 +192,35 @@ esac`,
     );
   });
 
+  it("asks a cloud stack for its cloud's CLI instead of docker and k3d", () => {
+    fakePulumi(0);
+    let r = run(["up", "--stack", "prod"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      oneLine(r.stderr),
+      /^missing prerequisite: aws is not on PATH; the EKS kubeconfig signs in with `aws eks get-token`/,
+    );
+    assert.deepEqual(r.calls, [], "pulumi ran without the AWS CLI");
+    r = run(["preview", "--stack", "examples-gke-missing"]);
+    assert.equal(r.status, 0, "a stack without a file is treated as k3d, whose preview needs pulumi alone");
+    fake("aws", 'echo "aws-cli/2.31.0"');
+    fs.rmSync(log);
+    r = run(["up", "--stack", "prod", "--yes"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.calls.at(-1), "pulumi up --stack prod --yes | backend= | passfile=");
+    assert.match(r.stdout, /kubectl --kubeconfig ~\/\.kube\/platform-prod\.yaml get applications/);
+  });
+
+  it("needs no docker or k3d for DOKS, and destroys it with a fresh kubeconfig", () => {
+    fakePulumi(0);
+    const r = run(["down", "--stack", "stage", "--yes"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.calls, [
+      "pulumi stack select stage | backend= | passfile=",
+      "pulumi destroy --stack stage --run-program --yes | backend= | passfile=",
+    ]);
+  });
+
   it("rejects an unknown command", () => {
     const r = run(["deploy"]);
     assert.equal(r.status, 1);
