@@ -297,6 +297,39 @@ describe("the program, per stack file", () => {
       c["platform:cluster"] = JSON.stringify(cluster);
     }
 
+    const cloudBreakages: [string, string, (eks: Obj) => void, RegExp][] = [
+      [
+        "an EKS block without a region",
+        "prod",
+        (eks) => delete eks["region"],
+        /^platform:cluster\.eks\.region is required/,
+      ],
+      [
+        "a node pool whose minimum exceeds its maximum",
+        "prod",
+        (eks) => (eks["nodePools"] = [{ name: "system", machineType: "m6i.large", minNodes: 4, maxNodes: 3 }]),
+        /^platform:cluster\.eks\.nodePools\[0\]\.minNodes must be at most maxNodes \(got 4 > 3\)$/,
+      ],
+      [
+        "an API open to all in prod",
+        "prod",
+        (eks) => (eks["apiAllowedCidrs"] = ["0.0.0.0/0"]),
+        /^platform:cluster\.eks\.apiAllowedCidrs must not hold 0\.0\.0\.0\/0 in prod/,
+      ],
+      ["a misspelt DOKS key", "stage", (doks) => (doks["regoin"] = "fra1"), /did you mean "region"\?/],
+    ];
+    for (const [what, stack, breakIt, message] of cloudBreakages) {
+      it(`stops a ${stack} stack on ${what} with one line, before any resource`, async () => {
+        const cluster = structuredClone(stackFile(stack)["platform:cluster"]) as Obj;
+        breakIt(cluster[cluster["provider"]] as Obj);
+        const run = await runProgram(stack, readStackConfig(stack, { "platform:cluster": cluster }));
+        assert.ok(run.error, "the program ran with bad config");
+        assert.match(run.error.message, message);
+        assert.equal(run.error.message.split("\n").length, 1, run.error.message);
+        assert.deepEqual(run.recorder.resources, []);
+      });
+    }
+
     for (const [what, breakIt, message] of breakages) {
       it(`stops on ${what} with one line, before any resource`, async () => {
         const cfg = readStackConfig("dev");
