@@ -292,7 +292,7 @@ function nodePool(machineType: z.ZodType<string>, limits: { maxNodes: number; na
   });
 }
 
-/** An exact EKS add-on version; unset, EKS installs its default for the cluster's version once. */
+/** An exact EKS add-on version; unset, EKS's default for the cluster's Kubernetes version. */
 function eksAddonVersion(example: string) {
   const msg = `must be an exact EKS add-on version like ${example}`;
   return z
@@ -538,7 +538,7 @@ export interface EksSettings {
   vpcCidr: string;
   /** Availability zones the subnets and nodes span: 2, or 3 in prod. */
   availabilityZones: number;
-  /** Zone names to use, in order; unset: the region's first available zones, looked up once. */
+  /** Zone names to use, in order; unset: the region's first available zones. Subnets never move once made. */
   zones?: string[];
   /** A NAT gateway in every zone (prod), or one for the whole VPC (cheaper, one zone's outage away from no egress). */
   natGatewayPerZone: boolean;
@@ -547,10 +547,12 @@ export interface EksSettings {
   /** IAM principals that get cluster-admin through EKS access entries. */
   adminPrincipalArns: string[];
   nodePools: NodePoolConfig[];
-  /** Exact add-on versions; unset: EKS's default for the Kubernetes version, installed once. */
+  /** Exact add-on versions; unset: EKS's default for the Kubernetes version, looked up on every run. */
   addonVersions: { vpcCni?: string; coredns?: string; kubeProxy?: string; ebsCsiDriver?: string };
   /** Retention of the control-plane log group. */
   logRetentionDays: number;
+  /** Days AWS waits before deleting the Secrets key after a destroy: 30 in prod, else 7 (not a key). */
+  secretsKeyDeletionWindowDays: number;
 }
 
 export interface DoksSettings {
@@ -592,7 +594,7 @@ interface ClusterCommon {
    * default on in prod. Turned off (and applied with `pulumi up`) before a prod stack is destroyed.
    */
   protect: boolean;
-  /** Tags (labels on GCP) put on every cloud resource of this cluster, to find leftovers by. */
+  /** Tags (labels on GCP) on every cloud resource of this cluster that takes them, to find leftovers by. */
   tags: Readonly<Record<string, string>>;
 }
 
@@ -891,6 +893,7 @@ function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, pr
     natGatewayPerZone: e.natGatewayPerZone ?? prod,
     nodePools: nodePools(`${key}.nodePools`, e.nodePools ?? defaults, environment, problems),
     logRetentionDays: e.logRetentionDays ?? (prod ? 90 : 30),
+    secretsKeyDeletionWindowDays: prod ? 30 : 7,
   };
 }
 

@@ -42,6 +42,12 @@ describe("DOKS cluster", () => {
 
     it("runs the newest patch of the configured minor version, kept current by auto and surge upgrades", () => {
       assert.equal(cfg["versionPrefix"], "1.35");
+      const lookups = run.recorder.calls.filter((c) => c.token.endsWith("getKubernetesVersions"));
+      assert.deepEqual(
+        lookups.map((c) => c.args["versionPrefix"]),
+        ["1.35."],
+        "a prefix without the dot would also match 1.350",
+      );
       assert.equal(cluster()["version"], "1.35.1-do.0");
       assert.equal(cluster()["autoUpgrade"], true);
       assert.equal(cluster()["surgeUpgrade"], true);
@@ -81,18 +87,21 @@ describe("DOKS cluster", () => {
       assert.equal(use.view["users"][0]["user"]["token"], fakeCloud.doToken);
     });
 
-    it("passes a re-issued token through as DigitalOcean returns it, server and CA untouched", async () => {
+    it("takes a re-issued token into the kubeconfig, while the provider's cluster identity stays the cluster's id", async () => {
       const before = YAML.parse(String((await unwrap(run.outputs!["kubeconfig"]!)).value));
+      const identity = (r: ProgramRun) =>
+        (plain(r.recorder.one("pulumi:providers:kubernetes").inputs) as Obj)["clusterIdentifier"];
+      assert.equal(identity(run), "cluster-doks-id");
       const previous = fakeCloud.doToken;
       fakeCloud.doToken = "dop_v1_mocktoken2";
       try {
         const again = await runProgram("stage");
         const after = YAML.parse(String((await unwrap(again.outputs!["kubeconfig"]!)).value));
+        assert.equal(before.users[0].user.token, previous);
         assert.equal(after.users[0].user.token, "dop_v1_mocktoken2", "the kubeconfig was not read afresh");
-        // The program must not rebuild or reorder the rest: pulumi-kubernetes replaces its provider
-        // (and everything on it) when the server changes. That DiffConfig itself is not run here.
-        assert.deepEqual(after.clusters, before.clusters);
-        assert.deepEqual({ ...after, users: [] }, { ...before, users: [] });
+        // pulumi-kubernetes replaces a provider with a clusterIdentifier only when that changes:
+        // a new token is an update of the provider, never a replacement of what is on it.
+        assert.equal(identity(again), identity(run));
       } finally {
         fakeCloud.doToken = previous;
       }
@@ -123,6 +132,31 @@ describe("DOKS cluster", () => {
       assert.equal((plain(cluster.inputs) as Obj)["ha"], true);
       assert.equal((plain(cluster.inputs) as Obj)["version"], "1.34.3-do.1", "not the newest 1.34 patch");
       assert.equal(cluster.protect, true);
+    });
+  });
+
+  describe("edge cases", () => {
+    const block = stackFile("stage")["platform:cluster"] as Obj;
+    const withDoks = (patch: Obj) =>
+      readStackConfig("stage", { "platform:cluster": { ...block, doks: { ...block["doks"], ...patch } } });
+
+    it("turns the control-plane firewall off only when the API is opened to all (never in prod)", async () => {
+      const run = await runProgram("stage", withDoks({ apiAllowedCidrs: ["0.0.0.0/0"] }));
+      if (run.error) throw run.error;
+      const cluster = plain(run.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster").inputs) as Obj;
+      assert.deepEqual(cluster["controlPlaneFirewall"], { enabled: false, allowedAddresses: ["0.0.0.0/0"] });
+    });
+
+    it("stops before any DigitalOcean resource on a version prefix DigitalOcean does not offer", async () => {
+      const run = await runProgram("stage", withDoks({ versionPrefix: "1.99" }));
+      assert.match(
+        run.error?.message ?? "",
+        /platform:cluster\.doks\.versionPrefix "1\.99" matches no version DigitalOcean offers/,
+      );
+      assert.deepEqual(
+        run.recorder.resources.filter((r) => r.type.startsWith("digitalocean:")).map((r) => r.name),
+        [],
+      );
     });
   });
 });

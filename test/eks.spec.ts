@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { amiType, awsPartition, subnetCidr, subnetLayout } from "../components/cluster/eks";
-import { containsUnknown, FAKE, plain, type Recorded, unwrap } from "./mocks";
+import { containsUnknown, FAKE, fakeCloud, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackFile } from "./stack-files";
 import { useKubeconfig } from "./tools";
@@ -75,14 +75,14 @@ describe("EKS cluster", () => {
         assert.equal(priv.length, zones);
         assert.equal(pub.length, zones);
         assert.equal(subnets.length, 2 * zones);
-        const layout = subnetLayout(cfg["vpcCidr"], zones);
+        assert.equal(cfg["vpcCidr"], "10.0.0.0/16");
         assert.deepEqual(
           priv.map((s) => s["cidrBlock"]),
-          layout.private,
+          ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"].slice(0, zones),
         );
         assert.deepEqual(
           pub.map((s) => s["cidrBlock"]),
-          layout.public,
+          ["10.0.128.0/19", "10.0.160.0/19", "10.0.192.0/19"].slice(0, zones),
         );
         assert.deepEqual(
           new Set(priv.map((s) => s["availabilityZone"])),
@@ -115,9 +115,10 @@ describe("EKS cluster", () => {
         }
       });
 
-      it("encrypts Secrets with its own KMS key, rotation on", () => {
+      it("encrypts Secrets with its own KMS key, rotation on, kept 30 days after a prod destroy (7 elsewhere)", () => {
         const key = inputs(one("kms/key:Key"));
         assert.equal(key["enableKeyRotation"], true);
+        assert.equal(key["deletionWindowInDays"], prod ? 30 : 7);
         const cluster = inputs(one("eks/cluster:Cluster"));
         assert.deepEqual(cluster["encryptionConfig"], {
           provider: { keyArn: `arn:aws:kms:mock:${FAKE.awsAccount}:key/mock-key` },
@@ -125,7 +126,7 @@ describe("EKS cluster", () => {
         });
       });
 
-      it("keeps the API endpoint private, public only to the configured CIDRs, and never to all in prod", () => {
+      it("keeps the API endpoint private, and public only to the configured CIDRs", () => {
         const vpc = inputs(one("eks/cluster:Cluster"))["vpcConfig"];
         assert.equal(vpc["endpointPrivateAccess"], true);
         assert.equal(vpc["endpointPublicAccess"], true);
@@ -191,8 +192,7 @@ describe("EKS cluster", () => {
           assert.deepEqual(groups[i]!.ignoreChanges, ["scalingConfig.desiredSize"]);
           assert.equal(g["version"], cfg["kubernetesVersion"], "nodes would stay behind a control-plane upgrade");
         }
-        if (prod) assert.ok(groups.every((g) => inputs(g)["capacityType"] === "ON_DEMAND"));
-        else
+        if (!prod)
           assert.ok(
             groups.some((g) => inputs(g)["capacityType"] === "SPOT"),
             "the example shows a spot pool",
@@ -276,7 +276,7 @@ describe("EKS cluster", () => {
       });
 
       it("puts the region and the cleanup tags on its AWS provider, so every AWS resource carries them", () => {
-        const provider = inputs(run.recorder.one("pulumi:providers:aws"));
+        const provider = inputs(run.recorder.one("pulumi:providers:aws", "cluster-aws"));
         assert.equal(provider["region"], cfg["region"]);
         assert.deepEqual(JSON.parse(provider["defaultTags"]).tags, {
           "platform-cluster": stackFile(stack)["platform:cluster"].name,
@@ -308,6 +308,11 @@ describe("EKS cluster", () => {
 
       it("hands the kubeconfig to Kubernetes only once nodes, DNS and storage are in", () => {
         const provider = run.recorder.one("pulumi:providers:kubernetes");
+        // pulumi-kubernetes then replaces this provider (and every object on it) only with the cluster.
+        assert.equal(
+          inputs(provider)["clusterIdentifier"],
+          `arn:aws:eks:mock:${FAKE.awsAccount}:cluster/${String(stackFile(stack)["platform:cluster"].name)}@${FAKE.createdAt}`,
+        );
         assert.deepEqual(depNames(provider), ["cluster-aws-ebs-csi-driver", "cluster-coredns", "cluster-eks"]);
       });
     });
@@ -355,6 +360,42 @@ describe("EKS cluster", () => {
       const kubeconfig = JSON.stringify(plain(kubeconfigInput));
       assert.ok(!containsUnknown(kubeconfigInput), "pulumi-kubernetes replaces its provider on an unknown kubeconfig");
       assert.match(kubeconfig, /get-token/);
+    });
+  });
+
+  describe("edge cases", () => {
+    const cluster = stackFile("examples/eks")["platform:cluster"] as Obj;
+    const withEks = (patch: Obj) =>
+      readStackConfig("examples/eks", { "platform:cluster": { ...cluster, eks: { ...cluster["eks"], ...patch } } });
+
+    it("turns the public endpoint off when apiAllowedCidrs is empty", async () => {
+      const run = await runProgram("examples/eks", withEks({ apiAllowedCidrs: [] }));
+      if (run.error) throw run.error;
+      const vpc = inputs(run.recorder.one("aws:eks/cluster:Cluster"))["vpcConfig"];
+      assert.equal(vpc["endpointPublicAccess"], false);
+      assert.equal(vpc["endpointPrivateAccess"], true);
+      assert.equal(vpc["publicAccessCidrs"], undefined);
+    });
+
+    it("stops before any AWS resource when the region has fewer zones than asked for", async () => {
+      const saved = fakeCloud.zones;
+      fakeCloud.zones = ["zone-a"];
+      try {
+        const eks = { ...(cluster["eks"] as Obj) };
+        delete eks["zones"];
+        const config = readStackConfig("examples/eks", { "platform:cluster": { ...cluster, eks } });
+        const run = await runProgram("examples/eks", config);
+        assert.match(
+          run.error?.message ?? "",
+          /platform:cluster\.eks\.availabilityZones is 2, but eu-central-1 offers only 1 \(zone-a\); lower it, or choose another region/,
+        );
+        assert.deepEqual(
+          run.recorder.resources.filter((r) => r.type.startsWith("aws:")).map((r) => r.name),
+          [],
+        );
+      } finally {
+        fakeCloud.zones = saved;
+      }
     });
   });
 });

@@ -131,6 +131,11 @@ describe("GKE cluster", () => {
       }
     });
 
+    it("replaces its Kubernetes provider only with the cluster, whatever the kubeconfig does", () => {
+      const provider = inputs(run.recorder.one("pulumi:providers:kubernetes"));
+      assert.equal(provider["clusterIdentifier"], `cluster-gke-id@${FAKE.gkeEndpoint}`);
+    });
+
     it("labels every labelled resource through its provider, in this project and region", () => {
       const provider = inputs(run.recorder.one("pulumi:providers:gcp"));
       assert.equal(provider["project"], cfg["project"]);
@@ -161,6 +166,18 @@ describe("GKE cluster", () => {
       assert.equal(inputs(cluster)["deletionProtection"], false);
       assert.equal(cluster.protect, false);
       assert.equal(inputs(run.recorder.one("gcp:container/nodePool:NodePool"))["nodeConfig"]["spot"], true);
+    });
+
+    it("keeps the API to the VPC when apiAllowedCidrs is empty", async () => {
+      const block = stackFile("examples/gke")["platform:cluster"] as Obj;
+      const config = readStackConfig("examples/gke", {
+        "platform:cluster": { ...block, gke: { ...block["gke"], apiAllowedCidrs: [] } },
+      });
+      const run = await runProgram("examples/gke", config);
+      if (run.error) throw run.error;
+      const cluster = inputs(run.recorder.one("gcp:container/cluster:Cluster"));
+      assert.deepEqual(cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"], []);
+      assert.equal(cluster["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"], false);
     });
   });
 

@@ -150,6 +150,12 @@ describe("k3d cluster", () => {
       assert.equal(provider.inputs["deleteUnreachable"], "true");
     });
 
+    it("ties its Kubernetes provider to this very cluster, so a re-created one (same server) replaces what was on it", () => {
+      const provider = rec.one("pulumi:providers:kubernetes");
+      const command = rec.one("command:local:Command", "cluster-k3d");
+      assert.equal(provider.inputs["clusterIdentifier"], `k3d:platform-dev@${command.name}-id`);
+    });
+
     it("names its children from its own fixed name, so renaming the k3d cluster replaces them in place", () => {
       const component = rec.one("platform:cluster:K3d");
       assert.equal(component.name, "cluster");

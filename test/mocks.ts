@@ -50,6 +50,7 @@ export const FAKE = {
   gkeEndpoint: "34.0.0.10",
   gcpProjectNumber: "987654321098",
   randomHex: "a1b2c3",
+  createdAt: "2026-11-22T06:00:00Z",
   /** DOKS versions the fake cloud offers, newest patch last per minor. */
   doksVersions: ["1.33.6-do.0", "1.34.1-do.0", "1.34.3-do.1", "1.35.1-do.0"],
   doksServer: "https://11111111-2222-3333-4444-555555555555.k8s.ondigitalocean.com",
@@ -58,7 +59,7 @@ export const FAKE = {
 };
 
 /** The fake cloud's changing state: DigitalOcean hands out a new token on every read. */
-export const fakeCloud = { doToken: "dop_v1_mocktoken1" };
+export const fakeCloud = { doToken: "dop_v1_mocktoken1", zones: FAKE.zones };
 
 /** A kubeconfig like the one DigitalOcean returns: a bearer token inside. */
 export function doKubeconfig(clusterName: string, token: string): string {
@@ -85,7 +86,7 @@ export function doKubeconfig(clusterName: string, token: string): string {
 function callResult(token: string, args: Record<string, unknown>): Record<string, unknown> {
   switch (token) {
     case "aws:index/getAvailabilityZones:getAvailabilityZones":
-      return { names: FAKE.zones, zoneIds: FAKE.zones.map((_, i) => `mock-az${i + 1}`), id: "mock" };
+      return { names: fakeCloud.zones, zoneIds: fakeCloud.zones.map((_, i) => `mock-az${i + 1}`), id: "mock" };
     case "digitalocean:index/getKubernetesVersions:getKubernetesVersions": {
       const prefix = typeof args["versionPrefix"] === "string" ? args["versionPrefix"] : "";
       const valid = FAKE.doksVersions.filter((v) => v.startsWith(prefix)).reverse();
@@ -141,6 +142,8 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
     case "aws:eks/cluster:Cluster":
       return {
         ...inputs,
+        arn: `arn:aws:eks:mock:${FAKE.awsAccount}:cluster/${String(inputs["name"])}`,
+        createdAt: FAKE.createdAt,
         endpoint: FAKE.eksEndpoint,
         certificateAuthority: { data: FAKE.caData },
         identities: [{ oidcs: [{ issuer: FAKE.eksIssuer }] }],
@@ -196,6 +199,8 @@ export function plain(v: unknown): unknown {
 
 export class Recorder {
   public readonly resources: Recorded[] = [];
+  /** Provider functions the program called (`getKubernetesVersions`, ...), with their arguments. */
+  public readonly calls: { token: string; args: Record<string, unknown> }[] = [];
 
   /** The one resource of a type (and name, if given); fails loudly if there is not exactly one. */
   one(type: string, name?: string): Recorded {
@@ -271,7 +276,10 @@ export async function setup(opts: SetupOptions): Promise<Recorder> {
         }
         return { id: args.custom ? `${args.name}-id` : "", state };
       },
-      call: (args) => callResult(args.token, args.inputs as Record<string, unknown>),
+      call: (args) => {
+        recorder.calls.push({ token: args.token, args: args.inputs as Record<string, unknown> });
+        return callResult(args.token, args.inputs as Record<string, unknown>);
+      },
     },
     PROJECT,
     opts.stack,

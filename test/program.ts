@@ -35,13 +35,22 @@ export async function runProgram(
   // A fresh evaluation of the entry point per run; the components stay cached.
   // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- Node's module cache is keyed by path
   delete require.cache[require.resolve(ENTRY)];
+  // An error inside an apply (a check that needs a cloud answer) fails `pulumi up` as an
+  // unhandled rejection; here it ends the run with that error instead of waiting on resources
+  // that will never register.
+  let failed: (e: Error) => void = () => undefined;
+  const failure = new Promise<Error>((resolve) => (failed = resolve));
+  const onRejection = (reason: unknown) => failed(reason instanceof Error ? reason : new Error(String(reason)));
+  process.on("unhandledRejection", onRejection);
   try {
     const outputs = require(ENTRY) as Record<string, pulumi.Output<unknown>>;
-    await settle();
-    return { recorder, outputs };
+    const error = await Promise.race([settle().then(() => undefined), failure]);
+    return error ? { recorder, error } : { recorder, outputs };
   } catch (e) {
-    await settle();
+    await Promise.race([settle(), failure]);
     return { recorder, error: e as Error };
+  } finally {
+    process.off("unhandledRejection", onRejection);
   }
 }
 

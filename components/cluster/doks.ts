@@ -49,23 +49,34 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
     );
     const child = { parent: this, provider: digitaloceanProvider };
 
+    // Resolved on every run: a new patch release of the minor version is an in-place upgrade. A
+    // prefix DigitalOcean does not offer is a config error; the VPC waits for this check, so that
+    // nothing is created when it fails.
+    const versions = digitalocean.getKubernetesVersionsOutput(
+      { versionPrefix: cfg.versionPrefix },
+      { parent: this, provider: digitaloceanProvider },
+    );
+    const version = versions.apply((v) => {
+      if (!v.latestVersion) {
+        throw new pulumi.ResourceError(
+          `platform:cluster.doks.versionPrefix "${cfg.versionPrefix.replace(/\.$/, "")}" matches no version DigitalOcean offers; see \`doctl kubernetes options versions\``,
+          this,
+        );
+      }
+      return v.latestVersion;
+    });
+
     const vpc = new digitalocean.Vpc(
       `${name}-vpc`,
       {
         name: `${clusterName}-vpc`,
-        region: cfg.region,
+        region: version.apply(() => cfg.region),
         description: `Network of DOKS cluster ${clusterName}`,
         ...(cfg.vpcCidr ? { ipRange: cfg.vpcCidr } : {}),
       },
       child,
     );
     this.network = { id: vpc.id, privateSubnetIds: [], publicSubnetIds: [] };
-
-    // Resolved on every run: a new patch release of the minor version is an in-place upgrade.
-    const version = digitalocean.getKubernetesVersionsOutput(
-      { versionPrefix: cfg.versionPrefix },
-      { parent: this, provider: digitaloceanProvider },
-    ).latestVersion;
 
     const [first, ...more] = cfg.nodePools;
     if (!first)
@@ -116,7 +127,13 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
         return raw;
       }),
     );
-    this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, { parent: this });
+    this.provider = new k8s.Provider(
+      `${name}-provider`,
+      // Replaced only with the cluster (a new one has a new id), never because a new token changed
+      // the kubeconfig.
+      { kubeconfig: this.kubeconfig, clusterIdentifier: cluster.id },
+      { parent: this },
+    );
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
   }

@@ -17,7 +17,7 @@ export interface EksClusterArgs {
   name: string;
   /** Region, version, network, API access, admins, node pools; see `platform:cluster.eks`. */
   eks: EksSettings;
-  /** Deletion protection on the EKS cluster (prod). `protect` itself comes in through the options. */
+  /** EKS deletion protection (`platform:cluster.protect`); `protect` itself comes in through the options. */
   deletionProtection: boolean;
   /** Tags put on every AWS resource of the cluster, instances and volumes included. */
   tags: Readonly<Record<string, string>>;
@@ -99,27 +99,45 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     this.region = cfg.region;
     this.tags = tags;
 
+    // Configured zones are used as written; otherwise the region's first available ones, looked
+    // up through a provider of their own. Too few of them is a config error, and every AWS
+    // resource waits for that check (through its provider's region), so none is created first.
+    const zones = cfg.zones
+      ? pulumi.output(cfg.zones)
+      : getAvailabilityZonesOutput(
+          { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
+          { parent: this, provider: new AwsProvider(`${name}-aws-lookups`, { region: cfg.region }, { parent: this }) },
+        ).names;
+    const checkedZones = zones.apply((z) => {
+      if (z.length < cfg.availabilityZones) {
+        throw new pulumi.ResourceError(
+          `platform:cluster.eks.availabilityZones is ${cfg.availabilityZones}, but ${cfg.region} offers only ${z.length} (${z.join(", ")}); lower it, or choose another region`,
+          this,
+        );
+      }
+      return z;
+    });
+
     // The region is this stack's, never an ambient AWS_REGION; credentials come from the
     // environment (AWS_PROFILE, SSO, OIDC in CI). Default tags reach every taggable resource.
     const aws = new AwsProvider(
       `${name}-aws`,
-      { region: cfg.region, defaultTags: { tags: { ...tags } } },
+      { region: checkedZones.apply(() => cfg.region), defaultTags: { tags: { ...tags } } },
       { parent: this },
     );
     const child = { parent: this, provider: aws };
     const named = (suffix: string) => ({ Name: `${clusterName}-${suffix}` });
 
     // --- Network -------------------------------------------------------------------------------
-    // Configured zones are used as written; otherwise the region's first available ones.
-    const zones = cfg.zones
-      ? pulumi.output(cfg.zones)
-      : getAvailabilityZonesOutput(
-          { state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] },
-          { parent: this, provider: aws },
-        ).names;
+    const zone = (i: number) => checkedZones.apply((z) => z[i] ?? "");
     const vpc = new ec2.Vpc(
       `${name}-vpc`,
-      { cidrBlock: cfg.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: named("vpc") },
+      {
+        cidrBlock: cfg.vpcCidr,
+        enableDnsHostnames: true,
+        enableDnsSupport: true,
+        tags: named("vpc"),
+      },
       child,
     );
     // No rules: nothing may use the VPC's default security group by accident.
@@ -128,17 +146,6 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
 
     const layout = subnetLayout(cfg.vpcCidr, cfg.availabilityZones);
     const owned = { [`kubernetes.io/cluster/${clusterName}`]: "owned" };
-    const zone = (i: number) =>
-      zones.apply((z) => {
-        const found = z[i];
-        if (found === undefined) {
-          throw new pulumi.ResourceError(
-            `platform:cluster.eks.availabilityZones is ${cfg.availabilityZones}, but ${cfg.region} offers only ${z.length}`,
-            this,
-          );
-        }
-        return found;
-      });
     // Public subnets hold NAT gateways and internet-facing load balancers, private ones the nodes
     // and internal load balancers; the role tags are what the AWS load balancer controller reads.
     const subnets = (kind: "public" | "private", role: string) =>
@@ -170,7 +177,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       (s, i) =>
         new ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: s.id, routeTableId: publicRoutes.id }, child),
     );
-    // One NAT gateway per zone in prod, so losing a zone never cuts the others off; one outside prod.
+    // A NAT gateway per zone (prod requires it), so losing a zone never cuts the others off; or one.
     const natCount = cfg.natGatewayPerZone ? cfg.availabilityZones : 1;
     const nats = publicSubnets.slice(0, natCount).map((subnet, i) => {
       const eip = new ec2.Eip(`${name}-nat-${i}`, { domain: "vpc", tags: named(`nat-${i}`) }, child);
@@ -220,7 +227,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       {
         description: `Envelope encryption of Kubernetes Secrets in EKS cluster ${clusterName}`,
         enableKeyRotation: true,
-        deletionWindowInDays: args.deletionProtection ? 30 : 7,
+        deletionWindowInDays: cfg.secretsKeyDeletionWindowDays,
       },
       child,
     );
@@ -381,7 +388,9 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     // its provider, and everything on it, when the kubeconfig is unknown.
     this.provider = new k8s.Provider(
       `${name}-provider`,
-      { kubeconfig: this.kubeconfig },
+      // Replaced only with the cluster (a new one has a new creation time), never because the
+      // kubeconfig changed or is not known yet.
+      { kubeconfig: this.kubeconfig, clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}` },
       { parent: this, dependsOn: [coredns, ebsCsi] },
     );
 

@@ -19,13 +19,13 @@ export interface GkeClusterArgs {
   name: string;
   /** Project, region, channel, address ranges, API access, node pools; see `platform:cluster.gke`. */
   gke: GkeSettings;
-  /** GKE's own deletion protection (prod). `protect` itself comes in through the options. */
+  /** GKE's own deletion protection (`platform:cluster.protect`); `protect` itself comes in through the options. */
   deletionProtection: boolean;
   /** Labels put on every labelled resource of the cluster, nodes included. */
   tags: Readonly<Record<string, string>>;
 }
 
-/** What the node service account may do: write logs and metrics, nothing else. */
+/** What the node service account may do: write logs, metrics and metadata, and read metrics; no more. */
 export const GKE_NODE_ROLES = [
   "roles/logging.logWriter",
   "roles/monitoring.metricWriter",
@@ -286,7 +286,9 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     // provider, and everything on it, when the kubeconfig is unknown.
     this.provider = new k8s.Provider(
       `${name}-provider`,
-      { kubeconfig: this.kubeconfig },
+      // Replaced only with the cluster (a new one has a new endpoint), never because the kubeconfig
+      // changed or is not known yet.
+      { kubeconfig: this.kubeconfig, clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}` },
       { parent: this, dependsOn: pools },
     );
 

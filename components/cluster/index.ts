@@ -19,8 +19,9 @@ const kinds = {
 
 /**
  * The one place that knows cluster kinds: builds the cluster the stack's `platform:cluster`
- * asks for. Everything after it works with the `Cluster` interface only. Prod clusters get
- * `protect: true` on every resource, and deletion protection where the cloud offers it.
+ * asks for. Everything after it works with the `Cluster` interface only. With
+ * `platform:cluster.protect` (default on in prod) every cluster resource gets `protect: true`, and
+ * the cloud's deletion protection where it has one.
  */
 export function createCluster(name: string, config: ClusterConfig, opts?: pulumi.ComponentResourceOptions): Cluster {
   const options = { ...opts, protect: opts?.protect ?? config.protect };

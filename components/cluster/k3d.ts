@@ -121,7 +121,13 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
       `${name}-provider`,
       // A laptop cluster can vanish with Docker; then its objects vanish with it, and a destroy
       // must not stall on them.
-      { kubeconfig: this.kubeconfig, deleteUnreachable: true },
+      // Replaced with the cluster (each k3d cluster this command makes gets a new id), never
+      // because the kubeconfig changed: a re-created cluster keeps its server address.
+      {
+        kubeconfig: this.kubeconfig,
+        deleteUnreachable: true,
+        clusterIdentifier: pulumi.interpolate`k3d:${args.name}@${cluster.id}`,
+      },
       { parent: this },
     );
 

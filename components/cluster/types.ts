@@ -24,8 +24,8 @@ export interface Cluster {
   /** How pods get cloud identities (IRSA on EKS, Workload Identity on GKE); absent where there is none. */
   readonly workloadIdentity?: WorkloadIdentity;
   /**
-   * Tags (labels on GCP, `key:value` tags on DigitalOcean) on every cloud resource of this cluster,
-   * so that a cleanup can find whatever is left of it.
+   * Tags (labels on GCP, `key:value` tags on DigitalOcean) on every cloud resource of this cluster
+   * that takes them, so that a cleanup can find whatever is left of it.
    */
   readonly tags: Readonly<Record<string, string>>;
 }
