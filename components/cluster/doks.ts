@@ -1,7 +1,8 @@
 import * as digitalocean from "@pulumi/digitalocean";
-import * as k8s from "@pulumi/kubernetes";
+import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { DoksSettings, NodePoolConfig } from "../config";
+import { clusterProvider } from "./kubeconfig";
 import type { Cluster, ClusterNetwork } from "./types";
 
 export interface DoksClusterArgs {
@@ -127,13 +128,8 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
         return raw;
       }),
     );
-    this.provider = new k8s.Provider(
-      `${name}-provider`,
-      // Replaced only with the cluster (a new one has a new id), never because a new token changed
-      // the kubeconfig.
-      { kubeconfig: this.kubeconfig, clusterIdentifier: cluster.id },
-      { parent: this },
-    );
+    // A new token is an update of the provider; only a new cluster (a new id) replaces it.
+    this.provider = clusterProvider(name, this, { kubeconfig: this.kubeconfig, clusterIdentifier: cluster.id });
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
   }

@@ -6,10 +6,10 @@ import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import { LogGroup } from "@pulumi/aws/cloudwatch/logGroup";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
-import * as k8s from "@pulumi/kubernetes";
+import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { EksSettings, NodePoolConfig } from "../config";
-import { execKubeconfig } from "./kubeconfig";
+import { clusterProvider, execKubeconfigOutput } from "./kubeconfig";
 import type { Cluster, ClusterNetwork, WorkloadIdentity } from "./types";
 
 export interface EksClusterArgs {
@@ -366,33 +366,24 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       ebsPolicy,
     ]);
 
-    const kubeconfig = pulumi
-      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority.data])
-      .apply(([clusterId, endpoint, ca]) =>
-        execKubeconfig({
-          name: clusterId,
-          endpoint,
-          certificateAuthorityData: ca,
-          exec: {
-            command: "aws",
-            args: ["eks", "get-token", "--cluster-name", clusterId, "--region", cfg.region, "--output", "json"],
-            installHint:
-              "The AWS CLI v2 signs the tokens: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
-          },
-        }),
-      );
-    this.kubeconfig = pulumi.secret(kubeconfig);
-    // Everything created through the provider (Argo CD first) waits until nodes, DNS and storage
-    // are in, and goes before them on destroy. An order, not data: a kubeconfig that waited on
-    // the add-ons would be unknown in a preview that touches them, and pulumi-kubernetes replaces
-    // its provider, and everything on it, when the kubeconfig is unknown.
-    this.provider = new k8s.Provider(
-      `${name}-provider`,
-      // Replaced only with the cluster (a new one has a new creation time), never because the
-      // kubeconfig changed or is not known yet.
-      { kubeconfig: this.kubeconfig, clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}` },
-      { parent: this, dependsOn: [coredns, ebsCsi] },
-    );
+    this.kubeconfig = execKubeconfigOutput({
+      name: cluster.name,
+      endpoint: cluster.endpoint,
+      certificateAuthorityData: cluster.certificateAuthority.data,
+      exec: (clusterId) => ({
+        command: "aws",
+        args: ["eks", "get-token", "--cluster-name", clusterId, "--region", cfg.region, "--output", "json"],
+        installHint:
+          "The AWS CLI v2 signs the tokens: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+      }),
+    });
+    this.provider = clusterProvider(name, this, {
+      kubeconfig: this.kubeconfig,
+      // A replaced cluster keeps its name and ARN, but not its creation time.
+      clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}`,
+      // Argo CD and the rest need nodes, DNS and storage.
+      readyAfter: [coredns, ebsCsi],
+    });
 
     this.registerOutputs({
       name: this.name,

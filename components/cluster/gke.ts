@@ -7,11 +7,11 @@ import { getProjectOutput } from "@pulumi/gcp/organizations/getProject";
 import * as projects from "@pulumi/gcp/projects";
 import { Provider as GcpProvider } from "@pulumi/gcp/provider";
 import * as serviceaccount from "@pulumi/gcp/serviceaccount";
-import * as k8s from "@pulumi/kubernetes";
+import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { RandomId } from "@pulumi/random/randomId";
 import type { GkeSettings, NodePoolConfig } from "../config";
-import { execKubeconfig } from "./kubeconfig";
+import { clusterProvider, execKubeconfigOutput } from "./kubeconfig";
 import type { Cluster, ClusterNetwork, WorkloadIdentity } from "./types";
 
 export interface GkeClusterArgs {
@@ -264,33 +264,24 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
         ),
     );
 
-    const kubeconfig = pulumi
-      .all([cluster.name, cluster.endpoint, cluster.masterAuth.clusterCaCertificate])
-      .apply(([clusterId, endpoint, ca]) =>
-        execKubeconfig({
-          name: clusterId,
-          endpoint,
-          certificateAuthorityData: ca,
-          exec: {
-            command: "gke-gcloud-auth-plugin",
-            args: [],
-            provideClusterInfo: true,
-            installHint:
-              "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
-          },
-        }),
-      );
-    this.kubeconfig = pulumi.secret(kubeconfig);
-    // Kubernetes objects wait for the node pools by order, not data: a kubeconfig that waited on
-    // them would be unknown in a preview that adds a pool, and pulumi-kubernetes replaces its
-    // provider, and everything on it, when the kubeconfig is unknown.
-    this.provider = new k8s.Provider(
-      `${name}-provider`,
-      // Replaced only with the cluster (a new one has a new endpoint), never because the kubeconfig
-      // changed or is not known yet.
-      { kubeconfig: this.kubeconfig, clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}` },
-      { parent: this, dependsOn: pools },
-    );
+    this.kubeconfig = execKubeconfigOutput({
+      name: cluster.name,
+      endpoint: cluster.endpoint,
+      certificateAuthorityData: cluster.masterAuth.clusterCaCertificate,
+      exec: () => ({
+        command: "gke-gcloud-auth-plugin",
+        args: [],
+        provideClusterInfo: true,
+        installHint:
+          "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
+      }),
+    });
+    this.provider = clusterProvider(name, this, {
+      kubeconfig: this.kubeconfig,
+      // A replaced cluster keeps its id (project, region, name), but not its endpoint.
+      clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}`,
+      readyAfter: pools,
+    });
 
     this.registerOutputs({
       name: this.name,

@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
-import * as k8s from "@pulumi/kubernetes";
+import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import type { K3dSettings } from "../config";
+import { clusterProvider } from "./kubeconfig";
 import type { Cluster } from "./types";
 
 export interface K3dClusterArgs {
@@ -117,19 +118,14 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
     this.tags = args.tags ?? {};
     this.kubeconfig = pulumi.secret(cluster.stdout);
     this.ingressPorts = { http: args.k3d.httpPort, https: args.k3d.httpsPort };
-    this.provider = new k8s.Provider(
-      `${name}-provider`,
+    this.provider = clusterProvider(name, this, {
+      kubeconfig: this.kubeconfig,
+      // A re-created k3d cluster keeps its server address; each one this command makes has a new id.
+      clusterIdentifier: pulumi.interpolate`k3d:${args.name}@${cluster.id}`,
       // A laptop cluster can vanish with Docker; then its objects vanish with it, and a destroy
       // must not stall on them.
-      // Replaced with the cluster (each k3d cluster this command makes gets a new id), never
-      // because the kubeconfig changed: a re-created cluster keeps its server address.
-      {
-        kubeconfig: this.kubeconfig,
-        deleteUnreachable: true,
-        clusterIdentifier: pulumi.interpolate`k3d:${args.name}@${cluster.id}`,
-      },
-      { parent: this },
-    );
+      deleteUnreachable: true,
+    });
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider });
   }

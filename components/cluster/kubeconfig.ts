@@ -1,3 +1,5 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 
 export interface ExecKubeconfigArgs {
@@ -40,4 +42,52 @@ export function execKubeconfig(args: ExecKubeconfigArgs): string {
       },
     ],
   });
+}
+
+/** `execKubeconfig` from a cluster's outputs, as a Pulumi secret; `exec` gets the cluster's name. */
+export function execKubeconfigOutput(args: {
+  name: pulumi.Input<string>;
+  endpoint: pulumi.Input<string>;
+  certificateAuthorityData: pulumi.Input<string>;
+  exec: (clusterName: string) => ExecKubeconfigArgs["exec"];
+}): pulumi.Output<string> {
+  return pulumi.secret(
+    pulumi
+      .all([args.name, args.endpoint, args.certificateAuthorityData])
+      .apply(([name, endpoint, ca]) =>
+        execKubeconfig({ name, endpoint, certificateAuthorityData: ca, exec: args.exec(name) }),
+      ),
+  );
+}
+
+export interface ClusterProviderArgs {
+  /** The cluster's kubeconfig, a secret. */
+  kubeconfig: pulumi.Output<string>;
+  /**
+   * What changes when, and only when, the cluster is a new one: pulumi-kubernetes then replaces
+   * the provider and everything created through it. Without it, the provider guesses from the
+   * kubeconfig, and replaces everything when the kubeconfig is not known yet (in a preview).
+   */
+  clusterIdentifier: pulumi.Input<string>;
+  /** Drop objects of a cluster that can no longer be reached from state (laptop clusters). */
+  deleteUnreachable?: boolean;
+  /**
+   * What must be in before anything runs on the cluster (nodes, DNS, storage); it also goes only
+   * after everything on the cluster on destroy. An order, not data, so that the kubeconfig stays
+   * known in a preview that changes them.
+   */
+  readyAfter?: pulumi.Resource[];
+}
+
+/** The Kubernetes provider of a cluster, `<name>-provider`, a child of the cluster component. */
+export function clusterProvider(name: string, parent: pulumi.Resource, args: ClusterProviderArgs): k8s.Provider {
+  return new k8s.Provider(
+    `${name}-provider`,
+    {
+      kubeconfig: args.kubeconfig,
+      clusterIdentifier: args.clusterIdentifier,
+      ...(args.deleteUnreachable ? { deleteUnreachable: true } : {}),
+    },
+    { parent, ...(args.readyAfter ? { dependsOn: args.readyAfter } : {}) },
+  );
 }
