@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { z } from "zod";
+import { cidrsOverlap, formatCidr, parseCidr } from "./cidr";
 
 /** Config namespace of this project (`name:` in Pulumi.yaml). */
 export const NAMESPACE = "platform";
@@ -223,38 +224,6 @@ function ipv4Cidr(minPrefix: number, maxPrefix: number) {
     if (parsed.base !== parsed.network) return `must be a network address: did you mean ${formatCidr(parsed)}?`;
     return undefined;
   });
-}
-
-interface Cidr {
-  base: number;
-  network: number;
-  prefix: number;
-}
-
-function parseCidr(s: string): Cidr | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
-  if (!m) return undefined;
-  const octets = m.slice(1, 5).map(Number);
-  const prefix = Number(m[5]);
-  if (octets.some((o) => o > 255) || prefix > 32) return undefined;
-  const base = octets.reduce((acc, o) => acc * 256 + o, 0);
-  const size = 2 ** (32 - prefix);
-  return { base, network: Math.floor(base / size) * size, prefix };
-}
-
-function formatCidr(c: Cidr): string {
-  const n = c.network;
-  return `${[24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".")}/${c.prefix}`;
-}
-
-/** True when two CIDR blocks share an address. */
-export function cidrsOverlap(a: string, b: string): boolean {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  if (!x || !y) return false;
-  const xEnd = x.network + 2 ** (32 - x.prefix);
-  const yEnd = y.network + 2 ** (32 - y.prefix);
-  return x.network < yEnd && y.network < xEnd;
 }
 
 /** Who may reach the Kubernetes API from outside the network; an empty list keeps it private. */
@@ -605,10 +574,6 @@ export type ClusterConfig = ClusterCommon &
     | { provider: "doks"; doks: DoksSettings }
     | { provider: "gke"; gke: GkeSettings }
   );
-export type K3dClusterConfig = Extract<ClusterConfig, { provider: "k3d" }>;
-export type EksClusterConfig = Extract<ClusterConfig, { provider: "eks" }>;
-export type DoksClusterConfig = Extract<ClusterConfig, { provider: "doks" }>;
-export type GkeClusterConfig = Extract<ClusterConfig, { provider: "gke" }>;
 
 export interface ArgoCdConfig {
   chartVersion: string;
@@ -692,6 +657,11 @@ export function configWarnings(config: PlatformConfig): string[] {
 const DOCUMENTATION_RANGES = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"];
 const EXAMPLE_ACCOUNT = "123456789012";
 
+/** The one message for a credential stored in plain text; `setArgs` follows `pulumi config set --secret`. */
+function mustBeEncrypted(fullKey: string, setArgs: string): string {
+  return `${fullKey} must be stored encrypted: set it with \`pulumi config set --secret ${setArgs}\``;
+}
+
 function isSecretKey(fullKey: string): boolean {
   // Not in the SDK's typings, but exported by the runtime: true when the stack holds the key encrypted.
   const rt = runtimeConfig as unknown as { isConfigSecret?: (k: string) => boolean };
@@ -717,9 +687,7 @@ export function parseConfig(
     if (isEmptyObject(value)) continue;
     raw[key] = value;
     if (SECRET_KEYS.has(key) && !isSecret(fullKey)) {
-      problems.push(
-        `${fullKey} must be stored encrypted: set it with \`pulumi config set --secret --path ${fullKey}.<field> <value>\``,
-      );
+      problems.push(mustBeEncrypted(fullKey, `--path ${fullKey}.<field> <value>`));
     }
   }
 
@@ -917,11 +885,7 @@ function doksSettings(
     );
   }
   const token = all[TOKEN_KEY];
-  if (token !== undefined && !isSecret(TOKEN_KEY)) {
-    problems.push(
-      `${TOKEN_KEY} must be stored encrypted: set it with \`pulumi config set --secret ${TOKEN_KEY} <token>\``,
-    );
-  }
+  if (token !== undefined && !isSecret(TOKEN_KEY)) problems.push(mustBeEncrypted(TOKEN_KEY, `${TOKEN_KEY} <token>`));
   const defaults: NodePoolInput[] = [
     {
       name: "system",

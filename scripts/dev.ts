@@ -14,6 +14,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import type { ClusterProvider } from "../components/config";
 
 const ROOT = path.resolve(__dirname, "..");
 const DEFAULT_STACK = "dev";
@@ -21,7 +22,6 @@ const DEFAULT_STACK = "dev";
 const MIN_K3D = [5, 5, 0] as const;
 
 type Tool = "pulumi" | "docker" | "k3d" | "aws" | "gke-gcloud-auth-plugin";
-type Provider = "k3d" | "eks" | "doks" | "gke";
 
 const COMMANDS = ["up", "preview", "down", "output"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -30,9 +30,9 @@ type Command = (typeof COMMANDS)[number];
  * The tools a command needs on a kind of cluster. k3d's come in only where a cluster is made or
  * removed; the cloud kubeconfigs call their CLI whenever Kubernetes is reached, previews included.
  */
-function needs(command: Command, provider: Provider): Tool[] {
+function needs(command: Command, provider: ClusterProvider): Tool[] {
   if (command === "output") return ["pulumi"];
-  const cluster: Record<Provider, Tool[]> = {
+  const cluster: Record<ClusterProvider, Tool[]> = {
     k3d: command === "preview" ? [] : ["docker", "k3d"],
     eks: ["aws"],
     doks: [],
@@ -42,7 +42,7 @@ function needs(command: Command, provider: Provider): Tool[] {
 }
 
 /** The stack's `platform:cluster.provider`, from Pulumi.<stack>.yaml; k3d when there is none. */
-function clusterProvider(stack: string): Provider {
+function clusterKind(stack: string): ClusterProvider {
   const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) return "k3d";
   const parsed = YAML.parse(fs.readFileSync(file, "utf8")) as {
@@ -85,7 +85,7 @@ function found(tool: Tool): boolean {
 }
 
 /** Stops with one line at the first missing prerequisite. */
-function checkPrerequisites(command: Command, provider: Provider): void {
+function checkPrerequisites(command: Command, provider: ClusterProvider): void {
   for (const tool of needs(command, provider)) {
     if (!found(tool)) throw new Stop(`missing prerequisite: ${tool} is not on PATH; ${INSTALL[tool]}`);
     if (tool === "docker" && run("docker", ["info"]).status !== 0) {
@@ -158,7 +158,7 @@ function main(argv: string[]): number {
   }
   const cmd = command as Command;
   const { stack, rest } = splitStack(flags);
-  const provider = clusterProvider(stack);
+  const provider = clusterKind(stack);
   checkPrerequisites(cmd, provider);
 
   const { env, local } = backendEnv();

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { amiType, awsPartition, subnetCidr, subnetLayout } from "../components/cluster/eks";
+import { subnetCidr } from "../components/cidr";
+import { amiType, awsPartition, subnetLayout } from "../components/cluster/eks";
 import { containsUnknown, FAKE, fakeCloud, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackFile } from "./stack-files";

@@ -62,7 +62,7 @@ export const FAKE = {
 export const fakeCloud = { doToken: "dop_v1_mocktoken1", zones: FAKE.zones };
 
 /** A kubeconfig like the one DigitalOcean returns: a bearer token inside. */
-export function doKubeconfig(clusterName: string, token: string): string {
+function doKubeconfig(clusterName: string, token: string): string {
   return [
     "apiVersion: v1",
     "kind: Config",

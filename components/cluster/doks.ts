@@ -114,9 +114,8 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
     }
     this.name = cluster.name;
 
-    // DigitalOcean's kubeconfig carries a token that expires after seven days. Read afresh on
-    // every run (not from the cluster's state), and only the token changes: the provider keeps
-    // the same server, so nothing that hangs off it is replaced.
+    // DigitalOcean's kubeconfig carries a token that expires after seven days: read afresh on
+    // every run, not from the cluster's state.
     const live = digitalocean.getKubernetesClusterOutput(
       { name: cluster.name },
       { parent: this, provider: digitaloceanProvider },

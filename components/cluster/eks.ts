@@ -8,6 +8,7 @@ import { LogGroup } from "@pulumi/aws/cloudwatch/logGroup";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { subnetCidr } from "../cidr";
 import type { EksSettings, NodePoolConfig } from "../config";
 import { clusterProvider, execKubeconfigOutput } from "./kubeconfig";
 import type { Cluster, ClusterNetwork, WorkloadIdentity } from "./types";
@@ -24,26 +25,13 @@ export interface EksClusterArgs {
 }
 
 /** The five control-plane log types; all of them go to CloudWatch. */
-export const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
+const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
 
 /** The AWS partition of a region: the ARNs of managed policies differ between them. */
 export function awsPartition(region: string): string {
   if (region.startsWith("cn-")) return "aws-cn";
   if (region.startsWith("us-gov-")) return "aws-us-gov";
   return "aws";
-}
-
-/**
- * The `index`-th block of `2^newBits` equal blocks of `cidr`: 10.0.0.0/16 with 3 new bits gives
- * 10.0.0.0/19, 10.0.32.0/19, ... Pure, for the subnet layout.
- */
-export function subnetCidr(cidr: string, newBits: number, index: number): string {
-  const [address = "", prefixText = ""] = cidr.split("/");
-  const base = address.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
-  const prefix = Number(prefixText) + newBits;
-  if (index >= 2 ** newBits || prefix > 28) throw new RangeError(`no subnet ${index} of ${cidr} with ${newBits} bits`);
-  const start = base + index * 2 ** (32 - prefix);
-  return `${[24, 16, 8, 0].map((s) => Math.floor(start / 2 ** s) % 256).join(".")}/${prefix}`;
 }
 
 /**
@@ -456,7 +444,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
 }
 
 /** Trust policy of an IRSA role: only the given service account of this cluster may assume it. */
-export function irsaTrustPolicy(
+function irsaTrustPolicy(
   oidcProviderArn: string,
   issuerUrl: string,
   namespace: string,

@@ -26,7 +26,7 @@ export interface GkeClusterArgs {
 }
 
 /** What the node service account may do: write logs, metrics and metadata, and read metrics; no more. */
-export const GKE_NODE_ROLES = [
+const GKE_NODE_ROLES = [
   "roles/logging.logWriter",
   "roles/monitoring.metricWriter",
   "roles/monitoring.viewer",

@@ -18,7 +18,7 @@ export interface ExecKubeconfigArgs {
  * for a short-lived token on every use: no credential is stored in it, so it never expires and
  * rotating cloud credentials never changes it.
  */
-export function execKubeconfig(args: ExecKubeconfigArgs): string {
+function execKubeconfig(args: ExecKubeconfigArgs): string {
   const server = args.endpoint.startsWith("https://") ? args.endpoint : `https://${args.endpoint}`;
   return YAML.stringify({
     apiVersion: "v1",
