@@ -22,6 +22,7 @@ const bootstrap = new GitOpsBootstrap("gitops", {
   gitops: config.gitops,
   namespace: argocd.namespace,
   argocdRelease: argocd.release,
+  argocdValues: argocd.selfManagedValues,
   provider: cluster.provider,
 });
 

@@ -60,16 +60,34 @@ const SIZES = {
   },
 } as const;
 
+/** The chart's values; `configs` is typed because the release and the tree each add to it. */
+export type ArgoCdValues = { configs: Record<string, unknown> } & Record<string, unknown>;
+
 /**
- * Helm values for the argo-cd chart. Every key here is one the chart reads (a test checks them
- * against the chart's values.yaml and renders the chart with them).
+ * Lets Argo CD judge a child Application's health by the child's own status, so that the root
+ * app's sync waves wait for the namespaces before the apps that deploy into them. Verbatim from
+ * Argo CD's health documentation ("Argocd App"); the check was built in before Argo CD 1.8.
  */
-export function argocdValues(
-  environment: Environment,
-  settings: ArgoCdConfig,
-  url: string,
-  adminPassword: { bcrypt: pulumi.Input<string>; setAt: pulumi.Input<string> },
-): Record<string, unknown> {
+const APPLICATION_HEALTH_LUA = `hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil then
+  if obj.status.health ~= nil then
+    hs.status = obj.status.health.status
+    if obj.status.health.message ~= nil then
+      hs.message = obj.status.health.message
+    end
+  end
+end
+return hs
+`;
+
+/**
+ * Helm values for the argo-cd chart, all but the admin password. Every key here is one the
+ * chart reads (a test checks them against the chart's values.yaml and renders the chart with
+ * them). The Pulumi release and Argo CD's own Application in the GitOps tree both use them.
+ */
+export function argocdValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
   const size = environment === "dev" ? SIZES.small : SIZES.standard;
   // HA: two of every stateless component, redis-ha (three redis + haproxy) instead of one redis.
   const replicas = settings.ha ? 2 : 1;
@@ -77,19 +95,23 @@ export function argocdValues(
   return {
     global: { domain: settings.hostname },
     configs: {
-      cm: { url, "admin.enabled": true, "exec.enabled": false },
+      cm: {
+        url,
+        "admin.enabled": true,
+        "exec.enabled": false,
+        "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA,
+      },
       // TLS ends at the ingress controller; behind it the server speaks plain HTTP.
       params: { "server.insecure": true },
       rbac: { "policy.default": "role:readonly" },
-      // The chart stamps the password's mtime with "now" unless told; every upgrade would then
-      // sign out every admin session.
-      secret: { argocdServerAdminPassword: adminPassword.bcrypt, argocdServerAdminPasswordMtime: adminPassword.setAt },
     },
-    controller: { replicas: 1, resources: size.controller },
+    // Metrics Services for Prometheus (the GitOps tree's ServiceMonitor scrapes them).
+    controller: { replicas: 1, resources: size.controller, metrics: { enabled: true } },
     server: {
       replicas,
       resources: size.server,
       pdb,
+      metrics: { enabled: true },
       ingress: {
         enabled: true,
         ingressClassName: settings.ingressClassName,
@@ -97,8 +119,8 @@ export function argocdValues(
         annotations: settings.tls.enabled ? { "cert-manager.io/cluster-issuer": settings.tls.clusterIssuer } : {},
       },
     },
-    repoServer: { replicas, resources: size.repoServer, pdb },
-    applicationSet: { replicas, resources: size.applicationSet, pdb },
+    repoServer: { replicas, resources: size.repoServer, pdb, metrics: { enabled: true } },
+    applicationSet: { replicas, resources: size.applicationSet, pdb, metrics: { enabled: true } },
     notifications: { resources: size.notifications },
     redis: { enabled: !settings.ha, resources: size.redis },
     redisSecretInit: { resources: size.job },
@@ -115,6 +137,15 @@ export function argocdValues(
     // No SSO is configured here; Dex would only cost a pod.
     dex: { enabled: false },
   };
+}
+
+/**
+ * The values of Argo CD's own Application in the GitOps tree: the release's, except that the
+ * chart leaves argocd-secret (which holds the admin password) to the Pulumi release.
+ */
+export function selfManagedValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
+  const values = argocdValues(environment, settings, url);
+  return { ...values, configs: { ...values.configs, secret: { createSecret: false } } };
 }
 
 /** Pod Security Admission: every Argo CD pod meets the `restricted` profile (a test renders them). */
@@ -137,6 +168,8 @@ export class ArgoCd extends pulumi.ComponentResource {
   public readonly url: pulumi.Output<string>;
   /** Password of the `admin` user. A Pulumi secret. */
   public readonly adminPassword: pulumi.Output<string>;
+  /** Values for Argo CD's own Application in the GitOps tree (no secrets: see selfManagedValues). */
+  public readonly selfManagedValues: Record<string, unknown>;
 
   constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:gitops:ArgoCd", name, {}, opts);
@@ -161,6 +194,7 @@ export class ArgoCd extends pulumi.ComponentResource {
     );
 
     const url = argocdUrl(args.settings, args.ingressPorts);
+    const values = argocdValues(args.environment, args.settings, url);
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
@@ -170,10 +204,18 @@ export class ArgoCd extends pulumi.ComponentResource {
         repositoryOpts: { repo: ARGOCD_CHART.repo },
         namespace: ns.metadata.name,
         createNamespace: false,
-        values: argocdValues(args.environment, args.settings, url, {
-          bcrypt: pulumi.secret(password.bcryptHash),
-          setAt: passwordSetAt.stdout.apply((out) => out.trim()),
-        }),
+        values: {
+          ...values,
+          configs: {
+            ...values.configs,
+            // The chart stamps the password's mtime with "now" unless told; every upgrade would
+            // then sign out every admin session.
+            secret: {
+              argocdServerAdminPassword: pulumi.secret(password.bcryptHash),
+              argocdServerAdminPasswordMtime: passwordSetAt.stdout.apply((out) => out.trim()),
+            },
+          },
+        },
         // A failed install or upgrade rolls back and removes what it made, instead of leaving a
         // release stuck in pending-install.
         atomic: true,
@@ -188,6 +230,7 @@ export class ArgoCd extends pulumi.ComponentResource {
     this.namespace = ns.metadata.name;
     this.url = pulumi.output(url);
     this.adminPassword = pulumi.secret(password.result);
+    this.selfManagedValues = selfManagedValues(args.environment, args.settings, url);
 
     this.registerOutputs({ namespace: this.namespace, url: this.url, adminPassword: this.adminPassword });
   }

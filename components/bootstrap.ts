@@ -42,15 +42,62 @@ export function rootProject(gitops: GitOpsConfig, namespace: string): IAppProjec
   };
 }
 
-/** The root "app of apps": syncs `platform:gitops` into Argo CD's namespace. */
-export function rootApplication(gitops: GitOpsConfig, namespace: string): IApplication {
+/**
+ * Label on the tree's Applications and AppProjects whose source is this repository: the root
+ * app points them at the stack's repository and revision.
+ */
+export const THIS_REPO_LABEL = "platform.gitops/source=this-repo";
+/** Label on the tree's Application for Argo CD itself: the root app gives it the stack's values. */
+export const ARGOCD_VALUES_LABEL = "platform.gitops/values=argocd";
+
+/**
+ * The stack's settings, handed to the GitOps tree as kustomize patches that Argo CD applies
+ * when it renders the tree: the repository and revision for every child that reads this
+ * repository (and for the projects that allow it), and Argo CD's own values. The tree itself
+ * stays free of anything a stack decides.
+ */
+export function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknown>) {
+  const ops = (...o: { op: "replace"; path: string; value: unknown }[]) => JSON.stringify(o);
+  return [
+    {
+      target: { kind: "Application", labelSelector: THIS_REPO_LABEL },
+      patch: ops(
+        { op: "replace", path: "/spec/source/repoURL", value: gitops.repoURL },
+        { op: "replace", path: "/spec/source/targetRevision", value: gitops.targetRevision },
+      ),
+    },
+    {
+      target: { kind: "AppProject", labelSelector: THIS_REPO_LABEL },
+      patch: ops({ op: "replace", path: "/spec/sourceRepos/0", value: gitops.repoURL }),
+    },
+    {
+      target: { kind: "Application", labelSelector: ARGOCD_VALUES_LABEL },
+      patch: ops({ op: "replace", path: "/spec/source/helm/valuesObject", value: argocdValues }),
+    },
+  ];
+}
+
+/**
+ * The root "app of apps": syncs `platform:gitops` into Argo CD's namespace, with the stack's
+ * settings as kustomize patches (bridgePatches).
+ */
+export function rootApplication(
+  gitops: GitOpsConfig,
+  namespace: string,
+  argocdValues: Record<string, unknown>,
+): IApplication {
   return {
     apiVersion: "argoproj.io/v1alpha1",
     kind: "Application",
     metadata: { name: ROOT_NAME, namespace, labels: LABELS, finalizers: [CASCADE_FINALIZER] },
     spec: {
       project: ROOT_NAME,
-      source: { repoURL: gitops.repoURL, targetRevision: gitops.targetRevision, path: gitops.path },
+      source: {
+        repoURL: gitops.repoURL,
+        targetRevision: gitops.targetRevision,
+        path: gitops.path,
+        kustomize: { patches: bridgePatches(gitops, argocdValues) },
+      },
       destination: { server: IN_CLUSTER, namespace },
       syncPolicy: {
         // prod: nothing reaches the cluster until someone presses Sync.
@@ -97,6 +144,8 @@ export interface GitOpsBootstrapArgs {
   namespace: pulumi.Input<string>;
   /** The Argo CD release: its CRDs must exist before these objects are applied. */
   argocdRelease: pulumi.Resource;
+  /** Helm values of Argo CD's own Application in the tree (ArgoCd.selfManagedValues); no secrets. */
+  argocdValues: Record<string, unknown>;
   /** Kubernetes provider of the target cluster. */
   provider: k8s.Provider;
 }
@@ -143,7 +192,7 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
     const app = argoObject(
       `${name}-root-app`,
       "Application",
-      ns.apply((n) => rootApplication(args.gitops, n)),
+      ns.apply((n) => rootApplication(args.gitops, n, args.argocdValues)),
       // The project must outlive the app: deleting the app cascades through the project's rules.
       { ...afterArgoCd, dependsOn: [args.argocdRelease, project, ...(repoSecret ? [repoSecret] : [])] },
     );

@@ -6,6 +6,7 @@ import { ArgoCd, ARGOCD_CHART } from "../components/argocd";
 import { DEFAULTS } from "../components/config";
 import { parsedConfig } from "./configs";
 import { FAKE, plain, Secret, settle, setup, unwrap, type Recorded, type Recorder } from "./mocks";
+import { containersWithoutRequests, podSpecOf, restrictedViolations, validateObject } from "./schemas";
 import { chartArchive, chartDefaultValues, helmTemplate, layerBinary } from "./tools";
 
 type Obj = Record<string, any>;
@@ -55,63 +56,6 @@ function unknownValuePaths(values: Obj, defaults: Obj, at: string[] = []): strin
     }
   }
   return out;
-}
-
-/** The Pod Security Admission `restricted` rules, checked on a pod spec. */
-function restrictedViolations(podSpec: Obj): string[] {
-  const out: string[] = [];
-  const podSc = podSpec["securityContext"] ?? {};
-  if (podSpec["hostNetwork"] || podSpec["hostPID"] || podSpec["hostIPC"]) out.push("host namespaces");
-  for (const v of podSpec["volumes"] ?? []) if (v["hostPath"]) out.push(`hostPath volume ${v["name"]}`);
-  for (const c of [...(podSpec["initContainers"] ?? []), ...(podSpec["containers"] ?? [])]) {
-    const sc = c["securityContext"] ?? {};
-    const name = c["name"];
-    if (sc["privileged"]) out.push(`${name}: privileged`);
-    if (sc["allowPrivilegeEscalation"] !== false) out.push(`${name}: allowPrivilegeEscalation not false`);
-    if (!(sc["capabilities"]?.["drop"] ?? []).includes("ALL")) out.push(`${name}: capabilities not dropped`);
-    const added = (sc["capabilities"]?.["add"] ?? []).filter((cap: string) => cap !== "NET_BIND_SERVICE");
-    if (added.length) out.push(`${name}: adds ${added.join(",")}`);
-    if (!(sc["runAsNonRoot"] ?? podSc["runAsNonRoot"])) out.push(`${name}: runAsNonRoot not set`);
-    if ((sc["runAsUser"] ?? podSc["runAsUser"]) === 0) out.push(`${name}: runs as root`);
-    const seccomp = (sc["seccompProfile"] ?? podSc["seccompProfile"])?.["type"];
-    if (seccomp !== "RuntimeDefault" && seccomp !== "Localhost") out.push(`${name}: seccompProfile ${seccomp}`);
-    for (const p of c["ports"] ?? []) if (p["hostPort"]) out.push(`${name}: hostPort`);
-  }
-  return out;
-}
-
-/** Containers (init ones too) with no memory request; `helm test` pods are never installed. */
-function containersWithoutRequests(o: Obj): string[] {
-  const spec = podSpecOf(o);
-  if (!spec || o["metadata"]["annotations"]?.["helm.sh/hook"]?.includes("test")) return [];
-  return [...(spec["initContainers"] ?? []), ...spec["containers"]]
-    .filter((c: Obj) => !c["resources"]?.["requests"]?.["memory"])
-    .map((c: Obj) => `${o["metadata"]["name"]}/${c["name"]}`);
-}
-
-function podSpecOf(o: Obj): Obj | undefined {
-  if (["Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"].includes(o["kind"]))
-    return o["spec"]["template"]["spec"];
-  if (o["kind"] === "Pod") return o["spec"];
-  return undefined;
-}
-
-/** Validates an object against the Kubernetes schema of its kind, from the kubernetes-models package. */
-async function validateKubernetes(o: Obj): Promise<void> {
-  const [group, version] = String(o["apiVersion"]).includes("/")
-    ? String(o["apiVersion"]).split("/")
-    : ["", o["apiVersion"]];
-  const modulePath = `kubernetes-models/${group ? `${group}/` : ""}${version}/${o["kind"]}`;
-  const mod = (await import(modulePath)) as Record<string, new (data: unknown) => { validate(): void }>;
-  const Model = mod[o["kind"]];
-  assert.ok(Model, `no Kubernetes schema for ${o["apiVersion"]} ${o["kind"]}`);
-  try {
-    new Model(o).validate();
-  } catch (e) {
-    assert.fail(
-      `${o["kind"]} ${o["metadata"]?.["name"]} does not match the Kubernetes schema: ${(e as Error).message}`,
-    );
-  }
 }
 
 describe("Argo CD", () => {
@@ -243,7 +187,7 @@ describe("Argo CD", () => {
     });
 
     it("renders only objects that match the Kubernetes schemas", async () => {
-      for (const o of dev.rendered) await validateKubernetes(o);
+      for (const o of dev.rendered) await validateObject(o);
     });
 
     it("renders only pods the restricted Pod Security profile admits, with resource requests", () => {
@@ -301,7 +245,7 @@ describe("Argo CD", () => {
 
     it("renders only schema-valid objects and restricted-compliant pods with requests, redis-ha included", async () => {
       for (const o of prod.rendered) {
-        await validateKubernetes(o);
+        await validateObject(o);
         const spec = podSpecOf(o);
         if (!spec) continue;
         assert.deepEqual(restrictedViolations(spec), [], `${o["kind"]} ${o["metadata"]["name"]}`);

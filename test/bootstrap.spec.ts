@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GitOpsBootstrap, rootApplication, rootProject } from "../components/bootstrap";
+import { bridgePatches, GitOpsBootstrap, rootApplication, rootProject } from "../components/bootstrap";
 import type { GitOpsConfig } from "../components/config";
 import { plain, Secret, settle, setup, unwrap, type Recorder } from "./mocks";
 
@@ -17,6 +17,9 @@ function gitops(patch: Partial<GitOpsConfig> = {}): GitOpsConfig {
     ...patch,
   };
 }
+
+/** Stand-in for ArgoCd.selfManagedValues. */
+const VALUES = { global: { domain: "argocd.example.com" }, configs: { secret: { createSecret: false } } };
 
 /** Argo CD's own validators (from its API types), loaded as the ES modules they are. */
 async function argoValidators() {
@@ -44,12 +47,12 @@ describe("GitOps bootstrap", () => {
 
   describe("root Application", () => {
     it("matches Argo CD's Application schema in every sync mode", () => {
-      validate.application(rootApplication(gitops(), "argocd"));
-      validate.application(rootApplication(gitops({ syncPolicy: "manual", retryLimit: 0 }), "argocd"));
+      validate.application(rootApplication(gitops(), "argocd", VALUES));
+      validate.application(rootApplication(gitops({ syncPolicy: "manual", retryLimit: 0 }), "argocd", VALUES));
     });
 
     it("is checked by a validator that does reject a broken Application", () => {
-      const app = rootApplication(gitops(), "argocd") as Obj;
+      const app = rootApplication(gitops(), "argocd", VALUES) as Obj;
       assert.throws(() =>
         validate.application({ ...app, spec: { ...app["spec"], syncPolicy: { retry: { limit: "five" } } } }),
       );
@@ -57,27 +60,29 @@ describe("GitOps bootstrap", () => {
     });
 
     it("cascades on delete, syncs platform:gitops into the in-cluster argocd namespace, under its own project", () => {
-      const app = rootApplication(gitops(), "argocd") as Obj;
+      const app = rootApplication(gitops(), "argocd", VALUES) as Obj;
       assert.deepEqual(app["metadata"]["finalizers"], ["resources-finalizer.argocd.argoproj.io"]);
       assert.equal(app["metadata"]["namespace"], "argocd");
       assert.equal(app["spec"]["project"], "platform-root");
       assert.notEqual(app["spec"]["project"], "default");
-      assert.deepEqual(app["spec"]["source"], {
+      const { kustomize, ...source } = app["spec"]["source"];
+      assert.deepEqual(source, {
         repoURL: "https://github.com/acme/platform.git",
         targetRevision: "main",
         path: "gitops/envs/dev",
       });
+      assert.deepEqual(kustomize, { patches: bridgePatches(gitops(), VALUES) });
       assert.deepEqual(app["spec"]["destination"], { server: "https://kubernetes.default.svc", namespace: "argocd" });
     });
 
     it("syncs automatically with prune and self-heal in dev and stage, and retries with backoff", () => {
-      const policy = (rootApplication(gitops(), "argocd") as Obj)["spec"]["syncPolicy"];
+      const policy = (rootApplication(gitops(), "argocd", VALUES) as Obj)["spec"]["syncPolicy"];
       assert.deepEqual(policy["automated"], { prune: true, selfHeal: true });
       assert.deepEqual(policy["retry"], { limit: 5, backoff: { duration: "5s", factor: 2, maxDuration: "3m" } });
     });
 
     it("waits for a person to sync in prod", () => {
-      const policy = (rootApplication(gitops({ syncPolicy: "manual" }), "argocd") as Obj)["spec"]["syncPolicy"];
+      const policy = (rootApplication(gitops({ syncPolicy: "manual" }), "argocd", VALUES) as Obj)["spec"]["syncPolicy"];
       assert.equal(policy["automated"], undefined);
       assert.equal(policy["retry"]["limit"], 5);
     });
@@ -111,6 +116,7 @@ describe("GitOps bootstrap", () => {
         gitops: config,
         namespace: ns.metadata.name,
         argocdRelease: release,
+        argocdValues: VALUES,
         provider,
       });
       await settle();
@@ -135,7 +141,7 @@ describe("GitOps bootstrap", () => {
       const { rec } = await build(gitops());
       const project = rec.one("kubernetes:argoproj.io/v1alpha1:AppProject");
       const app = rec.one("kubernetes:argoproj.io/v1alpha1:Application");
-      assert.deepEqual(plain(app.inputs), rootApplication(gitops(), "argocd"));
+      assert.deepEqual(plain(app.inputs), rootApplication(gitops(), "argocd", VALUES));
       assert.deepEqual(plain(project.inputs), rootProject(gitops(), "argocd"));
       validate.application(plain(app.inputs));
       validate.project(plain(project.inputs));

@@ -124,6 +124,8 @@ describe("k3d cluster", () => {
         ],
         options: {
           k3d: { wait: true, timeout: "300s" },
+          // The GitOps tree's Traefik is the only ingress controller.
+          k3s: { extraArgs: [{ arg: "--disable=traefik", nodeFilters: ["server:*"] }] },
           kubeconfig: { updateDefaultKubeconfig: true, switchCurrentContext: false },
         },
       });

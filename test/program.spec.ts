@@ -101,11 +101,13 @@ describe("the program, per stack file", () => {
       const app = plain(run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application").inputs) as Obj;
       const { config } = readStackConfig("dev");
       const gitops = JSON.parse(config["platform:gitops"]!);
-      assert.deepEqual(app["spec"]["source"], {
+      const { kustomize, ...source } = app["spec"]["source"];
+      assert.deepEqual(source, {
         repoURL: gitops.repoURL,
         targetRevision: gitops.targetRevision,
         path: "gitops/envs/dev",
       });
+      assert.ok(kustomize["patches"].length > 0, "the root app hands the tree no stack settings");
       assert.deepEqual(app["spec"]["syncPolicy"]["automated"], { prune: true, selfHeal: true });
     });
 

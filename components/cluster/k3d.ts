@@ -45,6 +45,9 @@ export function k3dConfigDocument(args: K3dClusterArgs): Record<string, unknown>
       : {}),
     options: {
       k3d: { wait: true, timeout: `${k3d.waitTimeoutSeconds}s` },
+      // The GitOps tree installs the same pinned Traefik on every cluster; k3s's own would be a
+      // second controller for the same IngressClass.
+      k3s: { extraArgs: [{ arg: "--disable=traefik", nodeFilters: ["server:*"] }] },
       // Add the context to ~/.kube/config for kubectl, but never switch the user's current context.
       kubeconfig: { updateDefaultKubeconfig: true, switchCurrentContext: false },
     },
