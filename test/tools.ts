@@ -162,3 +162,33 @@ export function useKubeconfig(kubeconfig: string, plugin: string): KubectlUse {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** `kubectl kustomize` (kustomize v5) of a directory, as the objects it renders. */
+export function kustomize(dir: string): Record<string, any>[] {
+  const out = execFileSync(layerBinary("kubectl/kubectl"), ["kustomize", dir], {
+    encoding: "utf8",
+    maxBuffer: 64 * 2 ** 20,
+  });
+  return YAML.parseAllDocuments(out)
+    .map((d) => d.toJS() as Record<string, any> | null)
+    .filter((d): d is Record<string, any> => d !== null);
+}
+
+/**
+ * What Argo CD renders for a path of this repository when an Application gives it kustomize
+ * patches: it adds them to the path's kustomization.yaml in its own checkout, then builds. Done
+ * here in a copy of gitops/, so the repository is never touched.
+ */
+export function kustomizeWithPatches(repoPath: string, patches: unknown[]): Record<string, any>[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-"));
+  try {
+    fs.cpSync(path.join(ROOT, "gitops"), path.join(dir, "gitops"), { recursive: true });
+    const file = path.join(dir, repoPath, "kustomization.yaml");
+    const kustomization = YAML.parse(fs.readFileSync(file, "utf8")) as Record<string, any>;
+    kustomization["patches"] = [...(kustomization["patches"] ?? []), ...patches];
+    fs.writeFileSync(file, YAML.stringify(kustomization));
+    return kustomize(path.join(dir, repoPath));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
