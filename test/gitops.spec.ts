@@ -327,6 +327,13 @@ describe("GitOps tree", () => {
           for (const key of ["requests.cpu", "requests.memory", "limits.memory", "pods", "services.loadbalancers"]) {
             assert.ok(quota["spec"]["hard"][key], `${ns} quota lacks ${key}`);
           }
+          // A LoadBalancer Service allocates a node port per port, and the quota counts them.
+          if (Number(quota["spec"]["hard"]["services.loadbalancers"]) > 0) {
+            assert.ok(
+              Number(quota["spec"]["hard"]["services.nodeports"] ?? Infinity) >= 2,
+              `${ns} LB without node ports`,
+            );
+          }
           const [limits] = inNs("LimitRange");
           assert.ok(limits?.["spec"]["limits"][0]["defaultRequest"], `${ns} has no LimitRange with default requests`);
           const policies = inNs("NetworkPolicy");
