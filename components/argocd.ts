@@ -61,7 +61,7 @@ const SIZES = {
 } as const;
 
 /** The chart's values; `configs` is typed because the release and the tree each add to it. */
-export type ArgoCdValues = { configs: Record<string, unknown> } & Record<string, unknown>;
+type ArgoCdValues = { configs: Record<string, unknown> } & Record<string, unknown>;
 
 /**
  * Lets Argo CD judge a child Application's health by the child's own status, so that the root
@@ -87,7 +87,7 @@ return hs
  * chart reads (a test checks them against the chart's values.yaml and renders the chart with
  * them). The Pulumi release and Argo CD's own Application in the GitOps tree both use them.
  */
-export function argocdValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
+function argocdValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
   const size = environment === "dev" ? SIZES.small : SIZES.standard;
   // HA: two of every stateless component, redis-ha (three redis + haproxy) instead of one redis.
   const replicas = settings.ha ? 2 : 1;
@@ -143,7 +143,7 @@ export function argocdValues(environment: Environment, settings: ArgoCdConfig, u
  * The values of Argo CD's own Application in the GitOps tree: the release's, except that the
  * chart leaves argocd-secret (which holds the admin password) to the Pulumi release.
  */
-export function selfManagedValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
+function selfManagedValues(environment: Environment, settings: ArgoCdConfig, url: string): ArgoCdValues {
   const values = argocdValues(environment, settings, url);
   return { ...values, configs: { ...values.configs, secret: { createSecret: false } } };
 }

@@ -46,9 +46,9 @@ export function rootProject(gitops: GitOpsConfig, namespace: string): IAppProjec
  * Label on the tree's Applications and AppProjects whose source is this repository: the root
  * app points them at the stack's repository and revision.
  */
-export const THIS_REPO_LABEL = "platform.gitops/source=this-repo";
+const THIS_REPO_LABEL = "platform.gitops/source=this-repo";
 /** Label on the tree's Application for Argo CD itself: the root app gives it the stack's values. */
-export const ARGOCD_VALUES_LABEL = "platform.gitops/values=argocd";
+const ARGOCD_VALUES_LABEL = "platform.gitops/values=argocd";
 
 /**
  * The stack's settings, handed to the GitOps tree as kustomize patches that Argo CD applies
@@ -56,7 +56,7 @@ export const ARGOCD_VALUES_LABEL = "platform.gitops/values=argocd";
  * repository (and for the projects that allow it), and Argo CD's own values. The tree itself
  * stays free of anything a stack decides.
  */
-export function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknown>) {
+function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknown>) {
   const ops = (...o: { op: "replace"; path: string; value: unknown }[]) => JSON.stringify(o);
   return [
     {
