@@ -223,7 +223,13 @@ describe("EKS cluster", () => {
 
       it("installs the managed add-ons: VPC CNI enforcing network policy, CoreDNS, kube-proxy, EBS CSI with IRSA", () => {
         const addons: Obj = Object.fromEntries(all("eks/addon:Addon").map((a) => [inputs(a)["addonName"], a]));
-        assert.deepEqual(Object.keys(addons).sort(), ["aws-ebs-csi-driver", "coredns", "kube-proxy", "vpc-cni"]);
+        assert.deepEqual(Object.keys(addons).sort(), [
+          "aws-ebs-csi-driver",
+          "coredns",
+          "kube-proxy",
+          "metrics-server",
+          "vpc-cni",
+        ]);
         assert.deepEqual(JSON.parse(inputs(addons["vpc-cni"])["configurationValues"]), {
           enableNetworkPolicy: "true",
         });
@@ -247,13 +253,24 @@ describe("EKS cluster", () => {
         for (const g of all("eks/nodeGroup:NodeGroup")) {
           assert.ok(depNames(g).includes("cluster-vpc-cni") && depNames(g).includes("cluster-kube-proxy"), g.name);
         }
-        for (const name of ["coredns", "aws-ebs-csi-driver"]) {
+        for (const name of ["coredns", "aws-ebs-csi-driver", "metrics-server"]) {
           assert.ok(
             groups.every((g) => depNames(addons[name]).includes(g)),
             `${name} does not wait for the nodes`,
           );
         }
         assert.deepEqual(depNames(addons["vpc-cni"]), ["cluster-eks"], "the CNI waits for nothing but the cluster");
+      });
+
+      it("makes encrypted gp3 the default StorageClass, on the cluster's own provider", () => {
+        const classes = run.recorder.all("kubernetes:storage.k8s.io/v1:StorageClass");
+        assert.equal(classes.length, 1);
+        const sc = inputs(classes[0]!);
+        assert.equal(sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"], "true");
+        assert.equal(sc["provisioner"], "ebs.csi.aws.com", "the in-tree gp2 provisioner is gone from EKS");
+        assert.deepEqual(sc["parameters"], { type: "gp3", encrypted: "true" });
+        assert.equal(sc["volumeBindingMode"], "WaitForFirstConsumer", "a volume must be made in its pod's zone");
+        assert.equal(run.recorder.providerOf(classes[0]!)?.name, "cluster-provider");
       });
 
       it("registers the cluster's OIDC issuer for IRSA and exposes it on the cluster interface", () => {

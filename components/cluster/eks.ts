@@ -6,7 +6,7 @@ import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import { LogGroup } from "@pulumi/aws/cloudwatch/logGroup";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
-import type * as k8s from "@pulumi/kubernetes";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { subnetCidr } from "../cidr";
 import type { EksSettings, NodePoolConfig } from "../config";
@@ -353,6 +353,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       ...nodeGroups,
       ebsPolicy,
     ]);
+    // Resource metrics for HorizontalPodAutoscalers (`kubectl top` too); EKS has none built in.
+    addon("metrics-server", undefined, {}, nodeGroups);
 
     this.kubeconfig = execKubeconfigOutput({
       name: cluster.name,
@@ -372,6 +374,21 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       // Argo CD and the rest need nodes, DNS and storage.
       readyAfter: [coredns, ebsCsi],
     });
+
+    // EKS marks no StorageClass as default since 1.30; volume claims that name none (Prometheus,
+    // Loki, Vault in the GitOps tree) get encrypted gp3, made in the zone of the pod that uses it.
+    new k8s.storage.v1.StorageClass(
+      `${name}-gp3`,
+      {
+        metadata: { name: "gp3", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+        provisioner: "ebs.csi.aws.com",
+        parameters: { type: "gp3", encrypted: "true" },
+        volumeBindingMode: "WaitForFirstConsumer",
+        allowVolumeExpansion: true,
+        reclaimPolicy: "Delete",
+      },
+      { parent: this, provider: this.provider },
+    );
 
     this.registerOutputs({
       name: this.name,
