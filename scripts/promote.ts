@@ -8,8 +8,8 @@
  *
  * The files are edited in place, comments and layout kept, so `git diff` shows exactly the
  * promoted lines; review them, commit, and open a pull request. Promoting `argocd` also sets
- * `platform:argocd.chartVersion` in the stack files of the target environment, since the Pulumi
- * release and the tree must pin the same chart.
+ * `platform:argocd.chartVersion` in the stack files (and example stacks) of the target
+ * environment, since the Pulumi release and the tree must pin the same chart.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -111,10 +111,15 @@ function promoteChart(root: string, app: string, from: string, to: string): Chan
   return changes;
 }
 
-/** Sets platform:argocd.chartVersion in every stack file of the environment. */
+/** Sets platform:argocd.chartVersion in every stack file (and example stack) of the environment. */
 function pinArgoCdInStacks(root: string, env: string, version: string): Change[] {
   const changes: Change[] = [];
-  for (const name of fs.readdirSync(root).filter((f) => /^Pulumi\..+\.yaml$/.test(f))) {
+  const examples = path.join(root, "examples", "stacks");
+  const files = [
+    ...fs.readdirSync(root).filter((f) => /^Pulumi\..+\.yaml$/.test(f)),
+    ...(fs.existsSync(examples) ? fs.readdirSync(examples).map((f) => path.join("examples", "stacks", f)) : []),
+  ];
+  for (const name of files.filter((f) => f.endsWith(".yaml"))) {
     const file = path.join(root, name);
     const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
     if (doc.getIn(["config", "platform:environment"]) !== env) continue;

@@ -9,10 +9,11 @@ import { promote, PromoteError, PROMOTION_ORDER } from "../scripts/promote";
 import { ROOT } from "./stack-files";
 import { kustomize } from "./tools";
 
-/** A scratch copy of what promote touches: gitops/ and the stack files, in a Git repository. */
+/** A scratch copy of what promote touches: gitops/, the stack files and examples, in a Git repository. */
 function scratch(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "promote-"));
   fs.cpSync(path.join(ROOT, "gitops"), path.join(dir, "gitops"), { recursive: true });
+  fs.cpSync(path.join(ROOT, "examples"), path.join(dir, "examples"), { recursive: true });
   for (const f of fs.readdirSync(ROOT).filter((n) => /^Pulumi\..+\.yaml$/.test(n))) {
     fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
   }
@@ -92,16 +93,18 @@ describe("npm run promote", () => {
     assert.deepEqual(changedLines(dir), ["-    targetRevision: v1.21.1", "+    targetRevision: v1.21.2"]);
   });
 
-  it("promotes Argo CD in the tree and in the stack files together", () => {
+  it("promotes Argo CD in the tree and in the stack files and examples together", () => {
     const i = versionsDoc(dir, "dev", "argocd");
     setYaml(path.join(dir, "gitops/envs/dev/versions.yaml"), i, ["spec", "source", "targetRevision"], "10.2.0");
     execFileSync("git", ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "dev"], { cwd: dir });
     const changes = promote(dir, "argocd", "dev", "stage");
     assert.deepEqual(
       changes.map((c) => c.file),
-      ["gitops/envs/stage/versions.yaml", "Pulumi.stage.yaml"],
+      ["gitops/envs/stage/versions.yaml", "Pulumi.stage.yaml", "examples/stacks/eks.yaml"],
     );
     assert.deepEqual(changedLines(dir), [
+      "-    chartVersion: 10.1.1",
+      "+    chartVersion: 10.2.0",
       "-    chartVersion: 10.1.1",
       "+    chartVersion: 10.2.0",
       "-    targetRevision: 10.1.1",
