@@ -81,11 +81,13 @@ const exactVersion = z
  */
 const PINNED_IMAGE =
   /^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[\w.-]*\d+\.\d+\.\d+[\w.-]*)?(@sha256:[a-f0-9]{64})?$/;
-const pinnedImage = z
-  .string({ error: "must be an image reference" })
-  .refine((s) => PINNED_IMAGE.test(s) && /(:[\w.-]*\d+\.\d+\.\d+[\w.-]*|@sha256:[a-f0-9]{64})$/.test(s), {
-    error: "must be an image pinned to an exact version, like rancher/k3s:v1.35.5-k3s1 or name@sha256:<digest>",
-  });
+/** Is this image reference pinned to an exact version? (The GitOps spec holds the tree to it too.) */
+export function isPinnedImage(image: string): boolean {
+  return PINNED_IMAGE.test(image) && /(:[\w.-]*\d+\.\d+\.\d+[\w.-]*|@sha256:[a-f0-9]{64})$/.test(image);
+}
+const pinnedImage = z.string({ error: "must be an image reference" }).refine(isPinnedImage, {
+  error: "must be an image pinned to an exact version, like rancher/k3s:v1.35.5-k3s1 or name@sha256:<digest>",
+});
 
 /** A string rule whose check returns what is wrong, or nothing. */
 function rule(typeError: string, problem: (s: string) => string | undefined) {

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ARGOCD_CHART, ARGOCD_NAMESPACE, ARGOCD_RELEASE } from "../components/argocd";
 import { CASCADE_FINALIZER, IN_CLUSTER } from "../components/bootstrap";
-import { DEFAULTS, ENVIRONMENTS, type Environment } from "../components/config";
+import { DEFAULTS, ENVIRONMENTS, type Environment, isPinnedImage } from "../components/config";
 import { plain } from "./mocks";
 import { runProgram } from "./program";
 import { podSpecOf, restrictedViolations, validateObject } from "./schemas";
@@ -31,7 +31,6 @@ const CLUSTER_SCOPED = new Set([
 /** API groups of the custom resources the tree's children create; their CRDs come from other apps. */
 const CUSTOM_GROUPS = new Set(["cert-manager.io", "external-secrets.io", "monitoring.coreos.com", "bitnami.com"]);
 const EXACT_VERSION = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
-const PINNED_IMAGE = /(:[\w.-]*\d+\.\d+\.\d+[\w.-]*|@sha256:[a-f0-9]{64})$/;
 const PSA_LEVELS = ["privileged", "baseline", "restricted"];
 
 interface Tree {
@@ -137,11 +136,20 @@ describe("GitOps tree", () => {
   });
   const tree = (env: Environment) => trees.get(env) as Tree;
 
-  it("has a README in every folder of a function or team, saying what lives there", () => {
+  it("has a README in every folder of a function or team, naming its owner and every app it holds", () => {
     for (const dir of ["envs", "projects", "platform", "platform/vault", "security", "observability", "workloads"]) {
       const readme = path.join(ROOT, "gitops", dir, "README.md");
       assert.ok(fs.existsSync(readme), `gitops/${dir} has no README.md`);
-      assert.match(fs.readFileSync(readme, "utf8"), /owner|owned/i, `gitops/${dir}/README.md names no owner`);
+      const text = fs.readFileSync(readme, "utf8");
+      assert.match(text, /owner/i, `gitops/${dir}/README.md names no owner`);
+      const apps = path.join(ROOT, "gitops", dir, "apps");
+      if (!fs.existsSync(apps)) continue;
+      for (const app of kustomize(apps)) {
+        assert.ok(
+          text.includes(`\`${app["metadata"]["name"]}\``),
+          `gitops/${dir}/README.md omits ${app["metadata"]["name"]}`,
+        );
+      }
     }
   });
 
@@ -406,7 +414,7 @@ describe("GitOps tree", () => {
             const spec = podSpecOf(o);
             if (!spec) continue;
             for (const c of [...(spec["initContainers"] ?? []), ...spec["containers"]]) {
-              assert.match(c["image"], PINNED_IMAGE, `${name}: ${c["image"]} floats`);
+              assert.ok(isPinnedImage(c["image"]), `${name}: ${c["image"]} floats`);
             }
             const ns = namespaces.find((n) => n["metadata"]["name"] === namespaceOf(o, app(t, name))) as Obj;
             if (ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] === "restricted") {
@@ -623,6 +631,8 @@ describe("GitOps tree", () => {
         assert.deepEqual(treeRest, releaseRest);
         assert.deepEqual({ ...treeConfigs, secret: undefined }, { ...releaseConfigs, secret: undefined });
         assert.deepEqual(treeConfigs["secret"], { createSecret: false });
+        // The root Application is readable by every Argo CD user: no password, hash or key in it.
+        assert.doesNotMatch(JSON.stringify(t.root), /\$2[aby]\$|password|PRIVATE KEY/i);
         // Where the stack serves Argo CD over TLS, the issuer it names exists in the tree.
         const annotations = releaseValues["server"]["ingress"]["annotations"] as Obj;
         const issuer = annotations["cert-manager.io/cluster-issuer"];

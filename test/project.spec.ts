@@ -4,9 +4,7 @@ import * as path from "node:path";
 import type { z } from "zod";
 import { CONFIG_KEYS, DEFAULTS, platformSchema } from "../components/config";
 import { exampleNames, projectFile, ROOT, stackFile, stackNames } from "./stack-files";
-import { execFileSync } from "node:child_process";
-import * as YAML from "yaml";
-import { chartArchive, layerBinary } from "./tools";
+import { chartArchive, kustomize } from "./tools";
 
 /** Every field name a zod schema accepts, nested ones included. */
 function fieldNames(schema: z.ZodType): Set<string> {
@@ -97,7 +95,6 @@ describe("stack files and the example stacks", () => {
 
     it(`${stack} pins an argo-cd chart the tests can render and check`, () => {
       const version = file["platform:argocd"]?.chartVersion ?? DEFAULTS.argocdChartVersion;
-      assert.equal(version, DEFAULTS.argocdChartVersion, `${stack} pins ${version}`);
       assert.ok(fs.existsSync(chartArchive(version)), `no chart fixture for ${version}`);
     });
 
@@ -107,16 +104,11 @@ describe("stack files and the example stacks", () => {
         fs.existsSync(path.join(ROOT, gitopsPath, "kustomization.yaml")),
         `${gitopsPath} has no kustomization.yaml`,
       );
-      const rendered = execFileSync(layerBinary("kubectl/kubectl"), ["kustomize", path.join(ROOT, gitopsPath)], {
-        encoding: "utf8",
-      });
-      for (const doc of YAML.parseAllDocuments(rendered)) {
-        const o = doc.toJS() as { apiVersion?: string; kind?: string } | null;
-        if (o === null) continue;
+      for (const o of kustomize(path.join(ROOT, gitopsPath))) {
         assert.ok(
-          o.apiVersion === "argoproj.io/v1alpha1" &&
-            ["AppProject", "Application", "ApplicationSet"].includes(o.kind ?? ""),
-          `${gitopsPath} renders a ${o.apiVersion} ${o.kind}, which the root project does not allow`,
+          o["apiVersion"] === "argoproj.io/v1alpha1" &&
+            ["AppProject", "Application", "ApplicationSet"].includes(o["kind"]),
+          `${gitopsPath} renders a ${o["apiVersion"]} ${o["kind"]}, which the root project does not allow`,
         );
       }
     });
