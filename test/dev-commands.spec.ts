@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ROOT } from "./stack-files";
+import { ROOT } from "../scripts/synth/stack-config";
 
 /**
  * `npm run up | preview | down` run scripts/dev.ts; here it runs against fake pulumi, docker and

@@ -3,7 +3,7 @@ import * as YAML from "yaml";
 import { doTags } from "../components/cluster/doks";
 import { fakeCloud, FAKE, plain, Secret, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
-import { readStackConfig, stackFile } from "./stack-files";
+import { readStackConfig, stackFile } from "../scripts/synth/stack-config";
 import { useKubeconfig } from "./tools";
 
 type Obj = Record<string, any>;

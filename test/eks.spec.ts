@@ -3,7 +3,7 @@ import { subnetCidr } from "../components/cidr";
 import { amiType, awsPartition, subnetLayout } from "../components/cluster/eks";
 import { containsUnknown, FAKE, fakeCloud, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
-import { readStackConfig, stackFile } from "./stack-files";
+import { readStackConfig, stackFile } from "../scripts/synth/stack-config";
 import { useKubeconfig } from "./tools";
 
 type Obj = Record<string, any>;

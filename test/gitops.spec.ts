@@ -13,7 +13,7 @@ import { DEFAULTS, ENVIRONMENTS, type Environment, isPinnedImage } from "../comp
 import { plain } from "./mocks";
 import { runProgram } from "./program";
 import { podSpecOf, restrictedViolations, validateObject } from "./schemas";
-import { exampleNames, readStackConfig, ROOT, stackFile, stackNames } from "./stack-files";
+import { exampleNames, readStackConfig, ROOT, stackFile, stackNames } from "../scripts/synth/stack-config";
 import { helmTemplate, kustomize, kustomizeWithPatches } from "./tools";
 
 type Obj = Record<string, any>;

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { boundedName } from "../components/cluster/gke";
 import { containsUnknown, FAKE, plain, type Recorded, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
-import { readStackConfig, stackFile } from "./stack-files";
+import { readStackConfig, stackFile } from "../scripts/synth/stack-config";
 import { useKubeconfig } from "./tools";
 
 type Obj = Record<string, any>;

