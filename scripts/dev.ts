@@ -51,9 +51,10 @@ function clusterKind(stack: string): ClusterProvider {
   const provider = parsed?.config?.["platform:cluster"]?.provider;
   return provider === "eks" || provider === "doks" || provider === "gke" ? provider : "k3d";
 }
+// The policy pack (policy/) runs with every preview and update, as in CI.
 const PULUMI_VERB: Record<Command, string[]> = {
-  up: ["up"],
-  preview: ["preview"],
+  up: ["up", "--policy-pack", "policy"],
+  preview: ["preview", "--policy-pack", "policy"],
   down: ["destroy"],
   output: ["stack", "output"],
 };

@@ -115,7 +115,7 @@ esac`,
     const passfile = path.join(state, "passphrase");
     assert.deepEqual(r.calls, [
       `pulumi stack select dev --create --secrets-provider passphrase | backend=file://${state} | passfile=${passfile}`,
-      `pulumi up --stack dev --yes | backend=file://${state} | passfile=${passfile}`,
+      `pulumi up --policy-pack policy --stack dev --yes | backend=file://${state} | passfile=${passfile}`,
     ]);
     assert.equal(fs.statSync(passfile).mode & 0o777, 0o600, "the passphrase is readable by others");
     assert.match(fs.readFileSync(passfile, "utf8"), /^[0-9a-f]{64}$/);
@@ -136,7 +136,7 @@ esac`,
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.calls, [
       "pulumi stack select dev-alice --create | backend= | passfile=",
-      "pulumi up --stack dev-alice | backend= | passfile=",
+      "pulumi up --policy-pack policy --stack dev-alice | backend= | passfile=",
     ]);
     assert.equal(fs.existsSync(path.join(dir, "state")), false);
   });
@@ -147,7 +147,7 @@ esac`,
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.calls, [
       "pulumi stack select dev --create | backend= | passfile=",
-      "pulumi preview --stack dev --diff | backend= | passfile=",
+      "pulumi preview --policy-pack policy --stack dev --diff | backend= | passfile=",
     ]);
     fs.rmSync(log);
     fakeDocker();
@@ -165,7 +165,7 @@ esac`,
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.calls, [
       "pulumi stack select dev-alice --create | backend= | passfile=",
-      "pulumi preview --stack dev-alice --diff | backend= | passfile=",
+      "pulumi preview --policy-pack policy --stack dev-alice --diff | backend= | passfile=",
     ]);
     fs.rmSync(log);
     r = run(["output", "-s", "dev-bob", "argocdAdminPassword", "--show-secrets"]);
@@ -207,7 +207,7 @@ esac`,
     fs.rmSync(log);
     r = run(["up", "--stack", "prod", "--yes"]);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.calls.at(-1), "pulumi up --stack prod --yes | backend= | passfile=");
+    assert.equal(r.calls.at(-1), "pulumi up --policy-pack policy --stack prod --yes | backend= | passfile=");
     assert.match(r.stdout, /kubectl --kubeconfig ~\/\.kube\/platform-prod\.yaml get applications/);
   });
 
