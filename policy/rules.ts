@@ -10,17 +10,17 @@
 import type { ResourceValidation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 
 /** A policy of this pack: one validation function per resource. */
-export type Rule = ResourceValidationPolicy & { validateResource: ResourceValidation };
+type Rule = ResourceValidationPolicy & { validateResource: ResourceValidation };
 
 /** The cloud clusters this program creates, by Pulumi type. */
-export const CLUSTER_TYPES = {
+const CLUSTER_TYPES = {
   eks: "aws:eks/cluster:Cluster",
   gke: "gcp:container/cluster:Cluster",
   doks: "digitalocean:index/kubernetesCluster:KubernetesCluster",
 } as const;
 
 /** The tag (label on GCP, `key:value` tag on DigitalOcean) that names a cluster's environment. */
-export const ENVIRONMENT_TAG = "platform-environment";
+const ENVIRONMENT_TAG = "platform-environment";
 
 const ANYWHERE = new Set(["0.0.0.0/0", "::/0"]);
 const CASCADE_FINALIZERS = new Set([
@@ -42,7 +42,7 @@ function isCluster(type: string): boolean {
  * DigitalOcean's `key:value` tags, or (on AWS, where they are the provider's default tags) the
  * provider's.
  */
-export function environmentOf(args: Pick<ResourceValidationArgs, "type" | "props" | "provider">): string | undefined {
+function environmentOf(args: Pick<ResourceValidationArgs, "type" | "props" | "provider">): string | undefined {
   const props = args.props as Props;
   switch (args.type) {
     case CLUSTER_TYPES.gke:

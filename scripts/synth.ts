@@ -46,7 +46,7 @@ export function parseArgs(argv: string[]): SynthArgs {
 }
 
 /** Where a stack's desired state is written: `<out>/<stack>.yaml`, `<out>/examples/<name>.yaml`. */
-export function outputFile(out: string, stack: string): string {
+function outputFile(out: string, stack: string): string {
   return path.join(out, `${stack}.yaml`);
 }
 

@@ -10,9 +10,9 @@ import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import * as YAML from "yaml";
 import { PREVIEW_CLOUD } from "../scripts/synth/desired-state";
-import { plain, type Recorded, type Recorder, Secret } from "../scripts/synth/engine";
+import { type Recorded, type Recorder, Secret } from "../scripts/synth/engine";
 import { runProgram } from "../scripts/synth/run";
-import { exampleNames, readStackConfig, ROOT, stackNames } from "../scripts/synth/stack-config";
+import { exampleNames, readStackConfig, ROOT, stackFile, stackNames } from "../scripts/synth/stack-config";
 
 type Obj = Record<string, any>;
 
@@ -232,7 +232,7 @@ describe("the policy pack (policy/)", () => {
   describe("fails what it should", () => {
     it("an unprotected prod cluster, through the stack's own config", async () => {
       const recorder = await previewRun("prod", {
-        "platform:cluster": { ...(readStackConfigObject("prod") as Obj), protect: false },
+        "platform:cluster": { ...(stackFile("prod")["platform:cluster"] as Obj), protect: false },
       });
       assert.deepEqual(violations(await evaluate(recorder)), [
         "prod-clusters-protected: prod cluster cluster-eks must be protected (platform:cluster.protect)",
@@ -366,7 +366,3 @@ describe("the policy pack (policy/)", () => {
     });
   });
 });
-
-function readStackConfigObject(stack: string): unknown {
-  return plain(JSON.parse(readStackConfig(stack).config["platform:cluster"]!));
-}

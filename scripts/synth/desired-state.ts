@@ -83,7 +83,7 @@ export async function synthesize(stack: string, config?: StackConfig): Promise<s
 }
 
 /** The name a reference reads as: `type::name`, from a URN (or a provider reference `urn::id`). */
-export function refName(urn: string): string {
+function refName(urn: string): string {
   const parts = urn.split("::");
   return `${(parts[2] ?? "").split("$").pop() ?? ""}::${parts[3] ?? ""}`;
 }
@@ -111,7 +111,7 @@ function describe(r: Recorded): Record<string, unknown> {
 }
 
 /** A recorded value as it reads in the output: secrets and unknowns replaced, keys sorted. */
-export function view(v: unknown): unknown {
+function view(v: unknown): unknown {
   if (v instanceof Secret) return SECRET;
   if (pulumi.isUnknown(v)) return UNKNOWN;
   if (Array.isArray(v)) return v.map(view);
