@@ -3,9 +3,10 @@
  * in components/.
  */
 import { ArgoCd } from "./components/argocd";
-import { GitOpsBootstrap } from "./components/bootstrap";
+import { GitOpsBootstrap, ROOT_NAME } from "./components/bootstrap";
 import { createCluster } from "./components/cluster";
 import { loadConfig } from "./components/config";
+import { GitOpsDrain, ReadinessGate } from "./components/lifecycle";
 
 const config = loadConfig();
 
@@ -18,16 +19,41 @@ const argocd = new ArgoCd("argocd", {
   provider: cluster.provider,
 });
 
+// Destroy order: root app → drain → Argo CD → cluster (each waits for the next on create).
+const drain = new GitOpsDrain("gitops-drain", {
+  kubeconfig: cluster.kubeconfig,
+  namespace: argocd.namespace,
+  rootApp: ROOT_NAME,
+  timeoutSeconds: config.lifecycle.drainTimeoutSeconds,
+  allowUnreachable: config.lifecycle.ephemeral,
+  argocd: argocd.release,
+});
+
 const bootstrap = new GitOpsBootstrap("gitops", {
   gitops: config.gitops,
   namespace: argocd.namespace,
   argocdRelease: argocd.release,
   argocdValues: argocd.selfManagedValues,
   provider: cluster.provider,
+  deleteBefore: [drain],
+  ...(config.sealedSecretsKey ? { sealedSecretsKey: config.sealedSecretsKey } : {}),
 });
+
+if (config.argocd.waitForHealthy) {
+  new ReadinessGate("gitops-ready", {
+    kubeconfig: cluster.kubeconfig,
+    namespace: argocd.namespace,
+    rootApp: bootstrap.rootAppName,
+    timeoutSeconds: config.argocd.healthTimeoutSeconds,
+    desiredStateHash: bootstrap.desiredStateHash,
+    rootApplication: bootstrap.rootApp,
+  });
+}
 
 export const clusterName = cluster.name;
 export const kubeconfig = cluster.kubeconfig;
 export const argocdUrl = argocd.url;
 export const argocdAdminPassword = argocd.adminPassword;
 export const rootApp = bootstrap.rootAppName;
+/** The sealed-secrets key pair of `platform:sealedSecretsKey`, a secret; back it up with the stack. */
+export const sealedSecretsKey = config.sealedSecretsKey;

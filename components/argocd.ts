@@ -9,6 +9,8 @@ export const ARGOCD_CHART = { name: "argo-cd", repo: "https://argoproj.github.io
 /** Namespace and Helm release name; the GitOps tree's Application for Argo CD uses the same. */
 export const ARGOCD_NAMESPACE = "argocd";
 export const ARGOCD_RELEASE = "argocd";
+/** Inputs of the Helm release that Pulumi sets at install and then leaves to Argo CD. */
+export const RELEASE_HANDED_OFF = ["version", "values"] as const;
 
 export interface ArgoCdArgs {
   /** dev | stage | prod: picks replica counts and resource requests. */
@@ -224,7 +226,14 @@ export class ArgoCd extends pulumi.ComponentResource {
         waitForJobs: true,
         maxHistory: 10,
       },
-      k8sOpts,
+      {
+        ...k8sOpts,
+        // The handoff: once installed, Argo CD's own Application in the GitOps tree owns the chart
+        // (version from gitops/envs/<env>/versions.yaml, values from the root app). Pulumi keeps
+        // the release to bootstrap a new cluster and to remove Argo CD on destroy, and never
+        // upgrades it, so the two never fight. See the README's "Upgrading Argo CD".
+        ignoreChanges: [...RELEASE_HANDED_OFF],
+      },
     );
 
     this.namespace = ns.metadata.name;

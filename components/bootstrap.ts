@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 // Types only, erased at run time: they hold the objects below to Argo CD's own API types.
@@ -7,7 +8,7 @@ import type { IAppProject } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha
 import type { IApplication } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application" with {
   "resolution-mode": "import",
 };
-import type { GitCredentials, GitOpsConfig } from "./config";
+import type { GitCredentials, GitOpsConfig, SealedSecretsKey } from "./config";
 
 /** Deleting an Application with this finalizer first deletes everything it synced. */
 export const CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io";
@@ -15,6 +16,16 @@ export const CASCADE_FINALIZER = "resources-finalizer.argocd.argoproj.io";
 export const IN_CLUSTER = "https://kubernetes.default.svc";
 /** Name of the root Application and of the AppProject it lives in. */
 export const ROOT_NAME = "platform-root";
+
+/**
+ * Where the GitOps tree runs the sealed-secrets controller (gitops/security/apps/sealed-secrets.yaml),
+ * and the label that makes it use a key Secret there.
+ */
+export const SEALED_SECRETS = {
+  namespace: "security",
+  keySecret: "sealed-secrets-key-platform",
+  keyLabel: "sealedsecrets.bitnami.com/sealed-secrets-key",
+} as const;
 
 const LABELS = { "app.kubernetes.io/part-of": "platform", "app.kubernetes.io/managed-by": "pulumi" };
 
@@ -148,6 +159,13 @@ export interface GitOpsBootstrapArgs {
   argocdValues: Record<string, unknown>;
   /** Kubernetes provider of the target cluster. */
   provider: k8s.Provider;
+  /**
+   * What must be deleted after the root app on destroy (the GitOps drain): the root app waits
+   * for it on create, so that Pulumi deletes the root app first.
+   */
+  deleteBefore?: pulumi.Resource[];
+  /** The sealed-secrets key pair from `platform:sealedSecretsKey` (a secret), if the stack has one. */
+  sealedSecretsKey?: pulumi.Output<SealedSecretsKey>;
 }
 
 /**
@@ -157,6 +175,10 @@ export interface GitOpsBootstrapArgs {
 export class GitOpsBootstrap extends pulumi.ComponentResource {
   /** Name of the root Application. */
   public readonly rootAppName: pulumi.Output<string>;
+  /** The root Application resource. */
+  public readonly rootApp: pulumi.Resource;
+  /** SHA-256 of what the root app syncs (repository, revision, path, policy, Argo CD's values). */
+  public readonly desiredStateHash: string;
 
   constructor(name: string, args: GitOpsBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:gitops:Bootstrap", name, {}, opts);
@@ -189,15 +211,69 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
       afterArgoCd,
     );
 
+    const sealedKey = args.sealedSecretsKey ? sealedSecretsKeySecret(name, args.sealedSecretsKey, k8sOpts) : undefined;
+
     const app = argoObject(
       `${name}-root-app`,
       "Application",
       ns.apply((n) => rootApplication(args.gitops, n, args.argocdValues)),
-      // The project must outlive the app: deleting the app cascades through the project's rules.
-      { ...afterArgoCd, dependsOn: [args.argocdRelease, project, ...(repoSecret ? [repoSecret] : [])] },
+      {
+        ...afterArgoCd,
+        // The project must outlive the app: deleting the app cascades through the project's rules.
+        // The key must be there before the controller first starts, or it makes its own.
+        dependsOn: [
+          args.argocdRelease,
+          project,
+          ...(repoSecret ? [repoSecret] : []),
+          ...(sealedKey ? [sealedKey] : []),
+          ...(args.deleteBefore ?? []),
+        ],
+      },
     );
 
+    this.rootApp = app;
     this.rootAppName = app.metadata.name;
+    const { repoURL, targetRevision, path, syncPolicy, retryLimit } = args.gitops;
+    this.desiredStateHash = crypto
+      .createHash("sha256")
+      .update(
+        JSON.stringify({
+          gitops: { repoURL, targetRevision, path, syncPolicy, retryLimit },
+          values: args.argocdValues,
+        }),
+      )
+      .digest("hex");
     this.registerOutputs({ rootAppName: this.rootAppName });
   }
+}
+
+/**
+ * The sealed-secrets controller's key as a `kubernetes.io/tls` Secret in its namespace, labelled
+ * active, so that the controller uses it instead of generating one: SealedSecrets sealed for this
+ * stack decrypt on every cluster it creates. The namespace is the one the tree's `namespaces` app
+ * also declares; Argo CD adopts it.
+ */
+function sealedSecretsKeySecret(
+  name: string,
+  key: pulumi.Output<SealedSecretsKey>,
+  opts: pulumi.CustomResourceOptions,
+): k8s.core.v1.Secret {
+  const ns = new k8s.core.v1.Namespace(
+    `${name}-sealed-secrets-namespace`,
+    { metadata: { name: SEALED_SECRETS.namespace, labels: LABELS } },
+    opts,
+  );
+  return new k8s.core.v1.Secret(
+    `${name}-sealed-secrets-key`,
+    {
+      metadata: {
+        name: SEALED_SECRETS.keySecret,
+        namespace: ns.metadata.name,
+        labels: { ...LABELS, [SEALED_SECRETS.keyLabel]: "active" },
+      },
+      type: "kubernetes.io/tls",
+      stringData: pulumi.secret(key.apply((k) => ({ "tls.crt": k.certificate, "tls.key": k.privateKey }))),
+    },
+    opts,
+  );
 }

@@ -443,6 +443,28 @@ const argocdSchema = block({
     .regex(DNS_LABEL, { error: "must be a cert-manager ClusterIssuer name (a DNS-1123 label)" })
     .default("letsencrypt"),
   installTimeoutSeconds: wholeNumber(120, 3600).default(900),
+  waitForHealthy: bool().optional(),
+  healthTimeoutSeconds: wholeNumber(60, 7200).default(900),
+});
+
+const lifecycleSchema = block({
+  ephemeral: bool().default(false),
+  drainTimeoutSeconds: wholeNumber(60, 7200).default(1200),
+});
+
+/** PEM text of one kind ("CERTIFICATE", "PRIVATE KEY"), as `npm run keys` writes it. */
+function pem(kind: string, example: string) {
+  const msg = `must be a PEM ${example} (-----BEGIN ${kind}-----)`;
+  return z
+    .string({ error: msg })
+    .regex(new RegExp(`-----BEGIN (RSA )?${kind}-----[\\s\\S]+-----END (RSA )?${kind}-----`), {
+      error: msg,
+    });
+}
+
+const sealedSecretsKeySchema = block({
+  certificate: pem("CERTIFICATE", "X.509 certificate"),
+  privateKey: pem("PRIVATE KEY", "RSA private key"),
 });
 
 const gitopsSchema = block({
@@ -471,15 +493,24 @@ export const platformSchema = block({
   argocd: argocdSchema.prefault({}),
   gitops: gitopsSchema,
   gitopsCredentials: credentialsSchema.optional(),
+  lifecycle: lifecycleSchema.prefault({}),
+  sealedSecretsKey: sealedSecretsKeySchema.optional(),
 });
 
 /** The top-level keys, in the order Pulumi.yaml declares them. */
 export const CONFIG_KEYS = Object.keys(platformSchema.shape) as (keyof typeof platformSchema.shape)[];
 
 /** Top-level keys whose value is a YAML object in the stack file. */
-const OBJECT_KEYS: ReadonlySet<string> = new Set(["cluster", "argocd", "gitops", "gitopsCredentials"]);
+const OBJECT_KEYS: ReadonlySet<string> = new Set([
+  "cluster",
+  "argocd",
+  "gitops",
+  "gitopsCredentials",
+  "lifecycle",
+  "sealedSecretsKey",
+]);
 /** Keys whose values must never be printed or stored in plain text. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(["gitopsCredentials"]);
+const SECRET_KEYS: ReadonlySet<string> = new Set(["gitopsCredentials", "sealedSecretsKey"]);
 
 // ---------------------------------------------------------------------------------------------
 // The typed result the components take.
@@ -567,6 +598,8 @@ interface ClusterCommon {
   protect: boolean;
   /** Tags (labels on GCP) on every cloud resource of this cluster that takes them, to find leftovers by. */
   tags: Readonly<Record<string, string>>;
+  /** `platform:lifecycle.ephemeral`: a destroy completes even when the cluster is already gone. */
+  ephemeral: boolean;
 }
 
 export type ClusterConfig = ClusterCommon &
@@ -587,6 +620,26 @@ export interface ArgoCdConfig {
   /** TLS on the ingress through cert-manager; off on k3d. */
   tls: { enabled: boolean; clusterIssuer: string };
   installTimeoutSeconds: number;
+  /** `pulumi up` waits until the root app is Synced and Healthy (default on in dev). */
+  waitForHealthy: boolean;
+  /** How long it waits before it gives up and reports the apps that are not healthy. */
+  healthTimeoutSeconds: number;
+}
+
+export interface LifecycleConfig {
+  /**
+   * A short-lived stack (`npm run dev:new`): never protected, and `pulumi destroy` completes
+   * even when its cluster was deleted out of band.
+   */
+  ephemeral: boolean;
+  /** How long a destroy waits for Argo CD's apps and their load balancers and volumes to go. */
+  drainTimeoutSeconds: number;
+}
+
+/** The sealed-secrets controller's key pair: a PEM certificate and its RSA private key. */
+export interface SealedSecretsKey {
+  certificate: string;
+  privateKey: string;
 }
 
 export type GitCredentials = { username: string; password: string } | { sshPrivateKey: string };
@@ -607,6 +660,9 @@ export interface PlatformConfig {
   cluster: ClusterConfig;
   argocd: ArgoCdConfig;
   gitops: GitOpsConfig;
+  lifecycle: LifecycleConfig;
+  /** From `platform:sealedSecretsKey`; a Pulumi secret. Unset: the controller makes its own key. */
+  sealedSecretsKey?: pulumi.Output<SealedSecretsKey>;
 }
 
 /** Thrown for bad configuration; Pulumi prints RunErrors without a stack trace. */
@@ -645,6 +701,11 @@ export function configWarnings(config: PlatformConfig): string[] {
   if (examples?.length) {
     warnings.push(
       `${NAMESPACE}:cluster.${c.provider}.apiAllowedCidrs still holds the documentation range ${examples.join(", ")}: nobody reaches the API from there; list your own egress ranges`,
+    );
+  }
+  if (!config.sealedSecretsKey) {
+    warnings.push(
+      `${NAMESPACE}:sealedSecretsKey is not set: the sealed-secrets controller makes its own key, and what is sealed for it will not decrypt once the stack is re-created; \`npm run keys -- --stack ${config.stack}\` stores one in the stack's config`,
     );
   }
   if (c.provider === "eks") {
@@ -705,7 +766,8 @@ export function parseConfig(
   const name = v.cluster.name ?? `platform-${stack}`;
   const common = {
     name,
-    protect: v.cluster.protect ?? environment === "prod",
+    protect: v.cluster.protect ?? (environment === "prod" && !v.lifecycle.ephemeral),
+    ephemeral: v.lifecycle.ephemeral,
     tags: cleanupTags(name, stack, environment),
   };
   const c = v.cluster;
@@ -755,6 +817,16 @@ export function parseConfig(
         );
     }
   }
+  if (v.lifecycle.ephemeral && environment === "prod") {
+    problems.push(
+      `${NAMESPACE}:lifecycle.ephemeral must be false in prod: a prod stack is never short-lived (got true)`,
+    );
+  }
+  if (v.lifecycle.ephemeral && v.cluster.protect === true) {
+    problems.push(
+      `${NAMESPACE}:cluster.protect must be false when ${NAMESPACE}:lifecycle.ephemeral is true: an ephemeral stack is destroyed by the reaper (got true)`,
+    );
+  }
   if (problems.length > 0 || hostnameValue === undefined) throw new ConfigError(problems);
 
   return {
@@ -768,6 +840,8 @@ export function parseConfig(
       ingressClassName: v.argocd.ingressClassName,
       tls: { enabled: v.argocd.tls ?? !isLocal, clusterIssuer: v.argocd.clusterIssuer },
       installTimeoutSeconds: v.argocd.installTimeoutSeconds,
+      waitForHealthy: v.argocd.waitForHealthy ?? environment === "dev",
+      healthTimeoutSeconds: v.argocd.healthTimeoutSeconds,
     },
     gitops: {
       repoURL: v.gitops.repoURL,
@@ -777,6 +851,8 @@ export function parseConfig(
       retryLimit: v.gitops.retryLimit,
       ...(v.gitopsCredentials ? { credentials: pulumi.secret(v.gitopsCredentials) } : {}),
     },
+    lifecycle: v.lifecycle,
+    ...(v.sealedSecretsKey ? { sealedSecretsKey: pulumi.secret(v.sealedSecretsKey) } : {}),
   };
 }
 

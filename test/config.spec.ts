@@ -51,6 +51,11 @@ function withArgocd(argocd: Raw, base: Raw = devConfig()): Raw {
   return { ...base, "platform:argocd": argocd };
 }
 
+const KEY = "platform:sealedSecretsKey";
+const PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+const withKey = (raw: Raw, key: Raw = { certificate: PEM_CERT, privateKey: PEM_KEY }): Raw => ({ ...raw, [KEY]: key });
+
 describe("config", () => {
   describe("defaults", () => {
     it("fills a minimal dev stack with the documented k3d, Argo CD and GitOps defaults", () => {
@@ -62,6 +67,7 @@ describe("config", () => {
           provider: "k3d",
           name: "platform-dev",
           protect: false,
+          ephemeral: false,
           tags: {
             "platform-cluster": "platform-dev",
             "platform-stack": "dev",
@@ -86,6 +92,8 @@ describe("config", () => {
           ingressClassName: "traefik",
           tls: { enabled: false, clusterIssuer: "letsencrypt" },
           installTimeoutSeconds: 900,
+          waitForHealthy: true,
+          healthTimeoutSeconds: 900,
         },
         gitops: {
           repoURL: "https://github.com/acme/platform.git",
@@ -94,6 +102,7 @@ describe("config", () => {
           syncPolicy: "automated",
           retryLimit: 5,
         },
+        lifecycle: { ephemeral: false, drainTimeoutSeconds: 1200 },
       });
     });
 
@@ -148,7 +157,7 @@ describe("config", () => {
       [
         "a misspelt top-level key",
         { ...devConfig(), "platform:clustr": { provider: "k3d" } },
-        "platform:clustr is not a known config key; did you mean platform:cluster? (known: platform:environment, platform:cluster, platform:argocd, platform:gitops, platform:gitopsCredentials)",
+        "platform:clustr is not a known config key; did you mean platform:cluster? (known: platform:environment, platform:cluster, platform:argocd, platform:gitops, platform:gitopsCredentials, platform:lifecycle, platform:sealedSecretsKey)",
       ],
       [
         "a misspelt nested key",
@@ -344,11 +353,19 @@ describe("config", () => {
   });
 
   describe("warnings", () => {
+    const noKey =
+      "platform:sealedSecretsKey is not set: the sealed-secrets controller makes its own key, and what is sealed for it will not decrypt once the stack is re-created; `npm run keys -- --stack dev` stores one in the stack's config";
+
     it("warns while the GitOps repository is still the example one", () => {
       assert.deepEqual(configWarnings(parse(withGitops({ repoURL: "https://github.com/your-org/platform.git" }))), [
         "platform:gitops.repoURL is still the example https://github.com/your-org/platform.git: Argo CD cannot sync it until you set your own repository",
+        noKey,
       ]);
-      assert.deepEqual(configWarnings(parse(devConfig())), []);
+      assert.deepEqual(configWarnings(parse(devConfig())), [noKey]);
+    });
+
+    it("warns while the stack has no sealed-secrets key, and not once it has one", () => {
+      assert.deepEqual(configWarnings(parse(withKey(devConfig()), { secret: [KEY] })), []);
     });
   });
 
@@ -429,6 +446,71 @@ describe("config", () => {
     it("ignores other namespaces, such as provider settings", () => {
       pulumi.runtime.setAllConfig({ ...flat(devConfig()), "kubernetes:context": "x", "aws:region": "eu-west-1" }, []);
       assert.equal(loadConfig().environment, "dev");
+    });
+  });
+
+  describe("lifecycle and the readiness gate", () => {
+    it("waits for a healthy platform by default in dev only, for 900 s", () => {
+      assert.equal(parse(devConfig()).argocd.waitForHealthy, true);
+      const stage = parse({ ...devConfig(), "platform:environment": "stage" });
+      assert.deepEqual([stage.argocd.waitForHealthy, stage.argocd.healthTimeoutSeconds], [false, 900]);
+      const off = parse(withArgocd({ waitForHealthy: "false", healthTimeoutSeconds: "120" }));
+      assert.deepEqual([off.argocd.waitForHealthy, off.argocd.healthTimeoutSeconds], [false, 120]);
+      assert.deepEqual(problems(withArgocd({ healthTimeoutSeconds: 30 })), [
+        "platform:argocd.healthTimeoutSeconds must be a whole number from 60 to 7200 (got 30)",
+      ]);
+    });
+
+    it("never protects an ephemeral stack, and refuses one in prod or with protect on", () => {
+      const eph = parse({ ...devConfig(), "platform:lifecycle": { ephemeral: true, drainTimeoutSeconds: 600 } });
+      assert.deepEqual(eph.lifecycle, { ephemeral: true, drainTimeoutSeconds: 600 });
+      assert.deepEqual([eph.cluster.protect, eph.cluster.ephemeral], [false, true]);
+      assert.deepEqual(
+        problems({
+          ...withCluster({ protect: true }),
+          "platform:lifecycle": { ephemeral: true },
+        }),
+        [
+          "platform:cluster.protect must be false when platform:lifecycle.ephemeral is true: an ephemeral stack is destroyed by the reaper (got true)",
+        ],
+      );
+      assert.deepEqual(
+        problems({
+          "platform:environment": "prod",
+          "platform:cluster": { provider: "eks", eks: MINIMAL_CLOUD.eks },
+          "platform:argocd": { hostname: "argocd.example.com" },
+          "platform:gitops": { repoURL: "https://github.com/acme/platform.git" },
+          "platform:lifecycle": { ephemeral: true },
+        }),
+        ["platform:lifecycle.ephemeral must be false in prod: a prod stack is never short-lived (got true)"],
+      );
+      assert.deepEqual(problems({ ...devConfig(), "platform:lifecycle": { drainTimeoutSecond: 60 } }), [
+        'platform:lifecycle has unknown key "drainTimeoutSecond" (did you mean "drainTimeoutSeconds"?); allowed: ephemeral, drainTimeoutSeconds',
+      ]);
+    });
+
+    it("takes the sealed-secrets key pair only encrypted, as a secret, and only as PEM", async () => {
+      const cfg = parse(withKey(devConfig()), { secret: [KEY] });
+      assert.deepEqual(await unwrap(cfg.sealedSecretsKey!), {
+        value: { certificate: PEM_CERT, privateKey: PEM_KEY },
+        secret: true,
+      });
+      assert.equal(parse(devConfig()).sealedSecretsKey, undefined);
+      assert.equal(
+        parse({ ...devConfig(), [KEY]: {} }).sealedSecretsKey,
+        undefined,
+        "the declared default {} is no key",
+      );
+      assert.deepEqual(problems(withKey(devConfig())), [
+        "platform:sealedSecretsKey must be stored encrypted: set it with `pulumi config set --secret --path platform:sealedSecretsKey.<field> <value>`",
+      ]);
+      assert.deepEqual(
+        problems(withKey(devConfig(), { certificate: PEM_KEY, privateKey: "hunter2" }), { secret: [KEY] }),
+        [
+          "platform:sealedSecretsKey.certificate must be a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)",
+          "platform:sealedSecretsKey.privateKey must be a PEM RSA private key (-----BEGIN PRIVATE KEY-----)",
+        ],
+      );
     });
   });
 });

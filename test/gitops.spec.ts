@@ -261,7 +261,7 @@ describe("GitOps tree", () => {
         for (const [name, a] of tree(env).apps) {
           const policy = a["spec"]["syncPolicy"];
           if (env === "prod") assert.equal(policy["automated"], undefined, `${name} syncs by itself in prod`);
-          else assert.deepEqual(policy["automated"], { prune: true, selfHeal: name !== "argocd" }, name);
+          else assert.deepEqual(policy["automated"], { prune: true, selfHeal: true }, name);
           assert.ok(policy["retry"]["limit"] >= 3, `${name} does not retry`);
           assert.ok(!(policy["syncOptions"] ?? []).includes("CreateNamespace=true"), `${name} makes its namespace`);
         }

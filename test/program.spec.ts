@@ -23,6 +23,8 @@ describe("the program, per stack file", () => {
       assert.deepEqual(types, [
         "command:local:Command argocd-admin-password-mtime",
         "command:local:Command cluster-k3d",
+        "command:local:Command gitops-drain-command",
+        "command:local:Command gitops-ready-command",
         "kubernetes:argoproj.io/v1alpha1:AppProject gitops-project",
         "kubernetes:argoproj.io/v1alpha1:Application gitops-root-app",
         "kubernetes:core/v1:Namespace argocd-namespace",
@@ -30,6 +32,8 @@ describe("the program, per stack file", () => {
         "platform:cluster:K3d cluster",
         "platform:gitops:ArgoCd argocd",
         "platform:gitops:Bootstrap gitops",
+        "platform:lifecycle:GitOpsDrain gitops-drain",
+        "platform:lifecycle:ReadinessGate gitops-ready",
         "pulumi:providers:kubernetes cluster-provider",
         "random:index/randomPassword:RandomPassword argocd-admin-password",
       ]);
@@ -37,13 +41,14 @@ describe("the program, per stack file", () => {
 
     it("exports the cluster name, Argo CD's URL and the root app in plain text, credentials as secrets", async () => {
       const out = run.outputs!;
-      assert.deepEqual(Object.keys(out).sort(), [
-        "argocdAdminPassword",
-        "argocdUrl",
-        "clusterName",
-        "kubeconfig",
-        "rootApp",
-      ]);
+      // An export left undefined (no sealed-secrets key in this stack) is no stack output.
+      assert.equal(out["sealedSecretsKey"], undefined);
+      assert.deepEqual(
+        Object.keys(out)
+          .filter((k) => out[k] !== undefined)
+          .sort(),
+        ["argocdAdminPassword", "argocdUrl", "clusterName", "kubeconfig", "rootApp"],
+      );
       assert.deepEqual(await unwrap(out["clusterName"]!), { value: "platform-dev", secret: false });
       assert.deepEqual(await unwrap(out["argocdUrl"]!), {
         value: "http://argocd.dev.127.0.0.1.nip.io:8080",
@@ -127,7 +132,14 @@ describe("the program, per stack file", () => {
         "argocd-namespace",
       ]);
       assert.deepEqual(deps("gitops-project"), ["argocd-namespace", "argocd-release"]);
-      assert.deepEqual(deps("gitops-root-app"), ["argocd-namespace", "argocd-release", "gitops-project"]);
+      assert.deepEqual(deps("gitops-root-app"), [
+        "argocd-namespace",
+        "argocd-release",
+        "gitops-drain-command",
+        "gitops-project",
+      ]);
+      // The drain waits for nothing it does not need on create: Argo CD, and the cluster's kubeconfig.
+      assert.deepEqual(deps("gitops-drain-command"), ["argocd-namespace", "argocd-release", "cluster-k3d"]);
     });
 
     it("parents every resource to a component, so `pulumi preview` shows the platform's shape", () => {

@@ -81,11 +81,16 @@ describe("npm run synth: each stack's desired state, without the CLI or a cloud"
     assert.equal(eks["protect"], true, "prod's cluster must show as protected");
     const app = resource(prod, "kubernetes:argoproj.io/v1alpha1:Application::gitops-root-app");
     assert.deepEqual(app["dependsOn"], [
+      "command:local:Command::gitops-drain-command",
       "kubernetes:argoproj.io/v1alpha1:AppProject::gitops-project",
       "kubernetes:helm.sh/v3:Release::argocd-release",
     ]);
     const pool = resource(prod, "aws:eks/nodeGroup:NodeGroup::cluster-system");
     assert.deepEqual(pool["ignoreChanges"], ["scalingConfig.desiredSize"]);
+    assert.deepEqual(resource(prod, "kubernetes:helm.sh/v3:Release::argocd-release")["ignoreChanges"], [
+      "values",
+      "version",
+    ]);
     const dev = YAML.parse(texts.get("dev")!) as Obj;
     const k3d = resource(dev, "command:local:Command::cluster-k3d");
     assert.deepEqual(k3d["secretOutputs"], ["stdout"]);

@@ -12,6 +12,11 @@ export interface DoksClusterArgs {
   doks: DoksSettings;
   /** Marks every resource of the cluster; DigitalOcean tags are flat, so `key:value`. */
   tags: Readonly<Record<string, string>>;
+  /**
+   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
+   * destroy drops its Kubernetes objects from state instead of failing on them.
+   */
+  ephemeral?: boolean;
 }
 
 /** DigitalOcean tags from key/value tags: letters, digits, ':', '-' and '_'. */
@@ -128,7 +133,11 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       }),
     );
     // A new token is an update of the provider; only a new cluster (a new id) replaces it.
-    this.provider = clusterProvider(name, this, { kubeconfig: this.kubeconfig, clusterIdentifier: cluster.id });
+    this.provider = clusterProvider(name, this, {
+      kubeconfig: this.kubeconfig,
+      clusterIdentifier: cluster.id,
+      deleteUnreachable: args.ephemeral ?? false,
+    });
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
   }

@@ -22,6 +22,11 @@ export interface EksClusterArgs {
   deletionProtection: boolean;
   /** Tags put on every AWS resource of the cluster, instances and volumes included. */
   tags: Readonly<Record<string, string>>;
+  /**
+   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
+   * destroy drops its Kubernetes objects from state instead of failing on them.
+   */
+  ephemeral?: boolean;
 }
 
 /** The five control-plane log types; all of them go to CloudWatch. */
@@ -369,6 +374,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     });
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
+      deleteUnreachable: args.ephemeral ?? false,
       // A replaced cluster keeps its name and ARN, but not its creation time.
       clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}`,
       // Argo CD and the rest need nodes, DNS and storage.

@@ -23,6 +23,11 @@ export interface GkeClusterArgs {
   deletionProtection: boolean;
   /** Labels put on every labelled resource of the cluster, nodes included. */
   tags: Readonly<Record<string, string>>;
+  /**
+   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
+   * destroy drops its Kubernetes objects from state instead of failing on them.
+   */
+  ephemeral?: boolean;
 }
 
 /** What the node service account may do: write logs, metrics and metadata, and read metrics; no more. */
@@ -278,6 +283,7 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     });
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
+      deleteUnreachable: args.ephemeral ?? false,
       // A replaced cluster keeps its id (project, region, name), but not its endpoint.
       clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}`,
       readyAfter: pools,

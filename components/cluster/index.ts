@@ -25,7 +25,7 @@ const kinds = {
  */
 export function createCluster(name: string, config: ClusterConfig, opts?: pulumi.ComponentResourceOptions): Cluster {
   const options = { ...opts, protect: opts?.protect ?? config.protect };
-  const common = { name: config.name, tags: config.tags };
+  const common = { name: config.name, tags: config.tags, ephemeral: config.ephemeral };
   switch (config.provider) {
     case "k3d":
       return new (kinds.k3d())(name, { ...common, k3d: config.k3d }, options);

@@ -13,6 +13,8 @@ export interface K3dClusterArgs {
   k3d: K3dSettings;
   /** The cluster's cleanup tags; reported on the interface (a laptop cluster has no cloud resources). */
   tags?: Readonly<Record<string, string>>;
+  /** Ephemeral or not, a laptop cluster's objects are dropped from state when it is gone. */
+  ephemeral?: boolean;
 }
 
 /** The k3d config file (k3d.io/v1alpha5, kind Simple) for a cluster. Pure: tests validate it. */

@@ -60,7 +60,8 @@ export async function synthesize(stack: string, config?: StackConfig): Promise<s
   const resources = [...run.recorder.resources].sort((a, b) => compare(a.urn, b.urn)).map(describe);
   const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(run.outputs ?? {}).sort(([a], [b]) => compare(a, b))) {
-    outputs[key] = await exported(value);
+    // An export the stack does not set (undefined) is not a stack output, as in `pulumi stack output`.
+    if (value !== undefined) outputs[key] = await exported(value);
   }
   const lookups = run.recorder.calls
     .map((c) => ({ function: c.token, args: view(c.args), answer: view(c.result) }))

@@ -11,7 +11,8 @@ export interface ProgramRun {
   recorder: Recorder;
   /** What the program logged with `pulumi.log.warn`, in order. */
   warnings: string[];
-  outputs?: Record<string, pulumi.Output<unknown>>;
+  /** The module's exports; one the stack leaves unset is undefined. */
+  outputs?: Record<string, pulumi.Output<unknown> | undefined>;
   error?: Error;
 }
 

@@ -1,0 +1,311 @@
+import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { drain } from "../scripts/lifecycle/drain";
+import { waitHealthy } from "../scripts/lifecycle/health";
+import { connect } from "../scripts/lifecycle/kube";
+import { ROOT } from "../scripts/synth/stack-config";
+import { FakeKube, type FakeObject, kubeconfigFor } from "./fake-kube";
+
+const NS = "argocd";
+const ROOT_APP = "platform-root";
+
+const app = (name: string, status?: Record<string, unknown>): FakeObject => ({
+  metadata: { name, namespace: NS },
+  spec: { project: "platform-tools" },
+  ...(status ? { status } : {}),
+});
+const service = (namespace: string, name: string, type: string): FakeObject => ({
+  metadata: { name, namespace },
+  spec: { type },
+});
+const volume = (name: string, policy: string, claim: string, dynamic = true): FakeObject => ({
+  metadata: { name, ...(dynamic ? { annotations: { "pv.kubernetes.io/provisioned-by": "ebs.csi.aws.com" } } : {}) },
+  spec: { persistentVolumeReclaimPolicy: policy, claimRef: { namespace: "observability", name: claim } },
+});
+const claim = (name: string): FakeObject => ({ metadata: { name, namespace: "observability" } });
+
+/**
+ * Runs scripts/lifecycle.ts as the stack's Command resource does. Asynchronously: the stand-in API
+ * server answers from this process.
+ */
+function runCli(command: string, env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ["--require", path.join(ROOT, "scripts/register.cjs"), path.join(ROOT, "scripts/lifecycle.ts"), command],
+    {
+      env: {
+        PATH: process.env["PATH"],
+        PLATFORM_ARGOCD_NAMESPACE: NS,
+        PLATFORM_ROOT_APP: ROOT_APP,
+        PLATFORM_TIMEOUT_SECONDS: "2",
+        PLATFORM_POLL_MS: "20",
+        ...env,
+      },
+      timeout: 30_000,
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (status) => resolve({ status, stdout, stderr })),
+  );
+}
+
+describe("the GitOps drain, against a stand-in API server", () => {
+  let fake: FakeKube;
+  let lines: string[];
+  const opts = (timeoutMs = 3000) => ({
+    namespace: NS,
+    rootApp: ROOT_APP,
+    timeoutMs,
+    intervalMs: 10,
+    log: (l: string) => lines.push(l),
+  });
+
+  beforeEach(() => {
+    fake = new FakeKube();
+    lines = [];
+  });
+  afterEach(() => fake.stop());
+
+  it("deletes the root app, waits for the cascade, then removes the claims a StatefulSet left and waits for their volumes", async () => {
+    fake
+      .add("applications", app(ROOT_APP), {
+        deleteTakes: 2,
+        onGone: [
+          { collection: "applications", name: "traefik", after: 1 },
+          { collection: "applications", name: "loki", after: 2 },
+          { collection: "services", name: "traefik", after: 3 },
+        ],
+      })
+      .add("applications", app("traefik"))
+      .add("applications", app("loki"))
+      .add("services", service("ingress", "traefik", "LoadBalancer"))
+      .add("services", service("default", "kubernetes", "ClusterIP"))
+      .add("ingresses", { metadata: { name: "argocd-server", namespace: NS }, status: { loadBalancer: {} } })
+      .add("persistentvolumes", volume("pvc-loki", "Delete", "storage-loki-0"))
+      .add("persistentvolumes", volume("pv-retained", "Retain", "keep-me"))
+      .add("persistentvolumes", volume("pv-static", "Delete", "static", false))
+      .add("persistentvolumeclaims", claim("storage-loki-0"), {
+        deleteTakes: 0,
+        onGone: [{ collection: "persistentvolumes", name: "pvc-loki", after: 2 }],
+      });
+    const kube = connect(await fake.start());
+
+    const result = await drain(kube, opts());
+
+    assert.equal(result.drained, true, JSON.stringify(result));
+    const deletes = fake.requests.filter((r) => r.startsWith("DELETE"));
+    assert.deepEqual(deletes, [
+      `DELETE /apis/argoproj.io/v1alpha1/namespaces/${NS}/applications/${ROOT_APP}?propagationPolicy=Foreground`,
+      "DELETE /api/v1/namespaces/observability/persistentvolumeclaims/storage-loki-0",
+    ]);
+    // The claim goes only once no app is left: Argo CD would otherwise sync it back.
+    const claimAt = fake.requests.findIndex((r) => r.includes("persistentvolumeclaims/storage-loki-0"));
+    const lastAppsWithItems = fake.round;
+    assert.ok(claimAt > 0 && lastAppsWithItems >= 5, `the drain polled ${fake.round} rounds`);
+    assert.deepEqual(
+      fake.names("persistentvolumes"),
+      ["pv-retained", "pv-static"],
+      "volumes that outlive a claim are not waited for",
+    );
+    assert.deepEqual(fake.names("services"), ["kubernetes"]);
+    assert.match(lines[0] ?? "", /^Deleted the root Application argocd\/platform-root/);
+    assert.match(lines.at(-1) ?? "", /^Drained in \d+s/);
+    assert.ok(
+      lines.some((l) => l === "Waiting for 3 Applications, 1 LoadBalancer Service, 1 PersistentVolume to go."),
+      lines.join("\n"),
+    );
+  });
+
+  it("deletes a load balancer no app owns once the apps are gone, and waits for the cloud to let it go", async () => {
+    fake.add("services", service("team-a", "by-hand", "LoadBalancer"), { deleteTakes: 3 }).add(
+      "ingresses",
+      {
+        metadata: { name: "web", namespace: "team-a" },
+        status: { loadBalancer: { ingress: [{ ip: "203.0.113.7" }] } },
+      },
+      { deleteTakes: 1 },
+    );
+    const kube = connect(await fake.start());
+
+    const result = await drain(kube, opts());
+
+    assert.equal(result.drained, true, JSON.stringify(result));
+    assert.match(lines[0] ?? "", /already gone/);
+    assert.deepEqual(fake.requests.filter((r) => r.startsWith("DELETE /api")).slice(1), [
+      "DELETE /api/v1/namespaces/team-a/services/by-hand",
+      "DELETE /apis/networking.k8s.io/v1/namespaces/team-a/ingresses/web",
+    ]);
+  });
+
+  it("gives up after the timeout and names what is still there and how to remove it", async () => {
+    fake
+      .add("applications", app(ROOT_APP), {
+        deleteTakes: 1,
+        onGone: [{ collection: "applications", name: "traefik", after: 0 }],
+      })
+      .add("applications", app("traefik"))
+      // Its finalizer never completes (Argo CD cannot delete what it synced).
+      .add("applications", app("vault"))
+      .add("services", service("ingress", "traefik", "LoadBalancer"))
+      .add("persistentvolumes", volume("pvc-vault", "Delete", "data-vault-0"));
+    const kube = connect(await fake.start());
+
+    const started = Date.now();
+    const result = await drain(kube, opts(400));
+    const took = Date.now() - started;
+
+    assert.equal(result.drained, false);
+    assert.ok(took >= 400 && took < 2500, `gave up after ${took} ms`);
+    assert.deepEqual(
+      result.leftovers.applications.map((a) => a.metadata.name),
+      ["vault"],
+    );
+    const report = result.report.split("\n");
+    assert.equal(
+      report[0],
+      "The drain gave up after 0.4s; still there: 1 Application, 1 LoadBalancer Service, 1 PersistentVolume.",
+    );
+    assert.ok(report.includes("  Application argocd/vault"), result.report);
+    assert.ok(report.includes("  Service ingress/traefik (type LoadBalancer)"), result.report);
+    assert.ok(report.includes("  PersistentVolume pvc-vault (claim observability/data-vault-0)"), result.report);
+    assert.ok(
+      report.some((l) => l.includes(`kubectl -n ${NS} patch application <name> --type merge`)),
+      result.report,
+    );
+    // While an app is left, nothing it may own is deleted behind Argo CD's back.
+    assert.deepEqual(fake.requests.filter((r) => r.startsWith("DELETE")).length, 1);
+  });
+
+  it("as the destroy runs it: exit 1 with the report on give-up, exit 0 once drained", async () => {
+    fake.add("applications", app("stuck"));
+    const kubeconfig = await fake.start();
+    const stuck = await runCli("drain", { PLATFORM_KUBECONFIG: kubeconfig, PLATFORM_TIMEOUT_SECONDS: "1" });
+    assert.equal(stuck.status, 1, stuck.stderr);
+    assert.match(
+      stuck.stderr,
+      /^The drain gave up after 1s; still there: 1 Application\.\n {2}Application argocd\/stuck\n/,
+    );
+
+    const skipped = await runCli("drain", { PLATFORM_KUBECONFIG: kubeconfig, PLATFORM_SKIP_DRAIN: "1" });
+    assert.equal(skipped.status, 0);
+    assert.match(skipped.stdout, /^PLATFORM_SKIP_DRAIN=1: not draining/);
+  });
+
+  it("a cluster that is gone: drained for an ephemeral stack, a clear stop otherwise", async () => {
+    const gone = kubeconfigFor("http://127.0.0.1:9"); // discard port: nothing listens
+    const ephemeral = await runCli("drain", { PLATFORM_KUBECONFIG: gone, PLATFORM_ALLOW_UNREACHABLE: "true" });
+    assert.equal(ephemeral.status, 0, ephemeral.stderr);
+    assert.match(ephemeral.stdout, /does not answer: it is gone, so there is nothing to drain/);
+
+    const kept = await runCli("drain", { PLATFORM_KUBECONFIG: gone, PLATFORM_ALLOW_UNREACHABLE: "false" });
+    assert.equal(kept.status, 1);
+    const message = kept.stderr.trim().split("\n");
+    assert.equal(message.length, 1, kept.stderr);
+    assert.match(
+      message[0] ?? "",
+      /^cannot reach the cluster's API server http:\/\/127\.0\.0\.1:9 to drain it .*PLATFORM_SKIP_DRAIN=1/,
+    );
+  });
+
+  it("names a missing setting in one line", async () => {
+    const r = await runCli("drain", { PLATFORM_KUBECONFIG: "", PLATFORM_ROOT_APP: "" });
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr.trim(),
+      "PLATFORM_ROOT_APP is not set: this command is run by the stack's lifecycle resources",
+    );
+    const bad = await runCli("drain", { PLATFORM_TIMEOUT_SECONDS: "soon" });
+    assert.equal(bad.stderr.trim(), 'PLATFORM_TIMEOUT_SECONDS must be a whole number of seconds (got "soon")');
+    const usage = await runCli("undo", {});
+    assert.equal(usage.stderr.trim(), 'usage: lifecycle.ts drain|wait-healthy (got "undo")');
+  });
+});
+
+describe("the readiness gate, against a stand-in API server", () => {
+  let fake: FakeKube;
+  let lines: string[];
+  const opts = (timeoutMs: number) => ({
+    namespace: NS,
+    rootApp: ROOT_APP,
+    timeoutMs,
+    intervalMs: 10,
+    log: (l: string) => lines.push(l),
+  });
+  const healthy = { sync: { status: "Synced" }, health: { status: "Healthy" } };
+
+  beforeEach(() => {
+    fake = new FakeKube();
+    lines = [];
+  });
+  afterEach(() => fake.stop());
+
+  it("returns once the root app is Synced and Healthy", async () => {
+    fake.add("applications", app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Missing" } }), {
+      statusAt: [
+        { round: 3, status: { sync: { status: "Synced" }, health: { status: "Progressing" } } },
+        { round: 5, status: healthy },
+      ],
+    });
+    const result = await waitHealthy(connect(await fake.start()), opts(3000));
+    assert.equal(result.healthy, true);
+    assert.equal(fake.round, 5);
+    assert.deepEqual(lines.slice(0, 2), [
+      "Waiting: platform-root: OutOfSync, Missing.",
+      "Waiting: platform-root: Synced, Progressing.",
+    ]);
+  });
+
+  it("gives up after the timeout and says which child apps are not healthy, and why", async () => {
+    fake
+      .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }))
+      .add("applications", app("cert-manager", healthy))
+      .add(
+        "applications",
+        app("vault", {
+          sync: { status: "Synced" },
+          health: { status: "Progressing", message: "Waiting for 1 pods to be ready" },
+        }),
+      )
+      .add(
+        "applications",
+        app("kube-prometheus-stack", {
+          sync: { status: "OutOfSync" },
+          health: { status: "Degraded" },
+          operationState: { phase: "Failed", message: "one or more objects failed to apply" },
+          conditions: [{ type: "SyncError", message: "secret grafana-admin not found" }],
+        }),
+      );
+    const result = await waitHealthy(connect(await fake.start()), opts(300));
+    assert.equal(result.healthy, false);
+    assert.deepEqual(result.report.split("\n").slice(0, 4), [
+      "platform-root was not Synced and Healthy after 0.3s (platform-root: Synced, Progressing).",
+      "Apps that are not Synced and Healthy:",
+      "  kube-prometheus-stack: OutOfSync, Degraded (last sync Failed: one or more objects failed to apply; SyncError: secret grafana-admin not found)",
+      "  vault: Synced, Progressing (Waiting for 1 pods to be ready)",
+    ]);
+  });
+
+  it("keeps waiting through an API server that does not answer yet, and says so when it gives up", async () => {
+    const result = await waitHealthy(connect(kubeconfigFor("http://127.0.0.1:9")), opts(200));
+    assert.equal(result.healthy, false);
+    assert.match(
+      result.report,
+      /^platform-root was not Synced and Healthy after 0\.2s: the API server http:\/\/127\.0\.0\.1:9 did not answer/,
+    );
+  });
+
+  it("as `pulumi up` runs it: exit 1 with the report on stderr", async () => {
+    fake.add("applications", app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Missing" } }));
+    const r = await runCli("wait-healthy", { PLATFORM_KUBECONFIG: await fake.start(), PLATFORM_TIMEOUT_SECONDS: "1" });
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^platform-root was not Synced and Healthy after 1s \(platform-root: OutOfSync, Missing\)\.\nEvery child app is Synced and Healthy/,
+    );
+  });
+});
