@@ -1,6 +1,7 @@
 /**
- * `npm run up | preview | down | output [-- <pulumi flags>]`: the dev stack on this machine, or
- * any stack with `--stack <name>`.
+ * `npm run up | preview | down | output | keys [-- <pulumi flags>]`: the dev stack on this machine,
+ * or any stack with `--stack <name>`. `keys` (and every `up`) gives the stack a sealed-secrets key
+ * pair in its config when it has none.
  *
  * Checks the tools each command needs for the stack's kind of cluster (docker and k3d for k3d,
  * the AWS CLI for EKS, gke-gcloud-auth-plugin for GKE) and stops with one line naming what is
@@ -10,20 +11,20 @@
  * output from that same backend.
  */
 import { spawnSync } from "node:child_process";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { ClusterProvider } from "../components/config";
+import { backendEnv, ROOT } from "./backend";
+import { CONFIG_KEY, ensureSealedSecretsKey } from "./sealed-secrets-key";
 
-const ROOT = path.resolve(__dirname, "..");
 const DEFAULT_STACK = "dev";
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
 type Tool = "pulumi" | "docker" | "k3d" | "aws" | "gke-gcloud-auth-plugin";
 
-const COMMANDS = ["up", "preview", "down", "output"] as const;
+const COMMANDS = ["up", "preview", "down", "output", "keys"] as const;
 type Command = (typeof COMMANDS)[number];
 
 /**
@@ -31,7 +32,7 @@ type Command = (typeof COMMANDS)[number];
  * removed; the cloud kubeconfigs call their CLI whenever Kubernetes is reached, previews included.
  */
 function needs(command: Command, provider: ClusterProvider): Tool[] {
-  if (command === "output") return ["pulumi"];
+  if (command === "output" || command === "keys") return ["pulumi"];
   const cluster: Record<ClusterProvider, Tool[]> = {
     k3d: command === "preview" ? [] : ["docker", "k3d"],
     eks: ["aws"],
@@ -57,6 +58,7 @@ const PULUMI_VERB: Record<Command, string[]> = {
   preview: ["preview", "--policy-pack", "policy"],
   down: ["destroy"],
   output: ["stack", "output"],
+  keys: [],
 };
 
 const INSTALL: Record<Tool, string> = {
@@ -110,33 +112,6 @@ function compare(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-/**
- * The environment pulumi runs with: the user's backend if one is configured, otherwise a local
- * file backend in the project with a generated passphrase (never the user's global login).
- */
-function backendEnv(): { env: NodeJS.ProcessEnv; local: boolean } {
-  const env = { ...process.env };
-  const stateDir = path.resolve(process.env["PLATFORM_LOCAL_STATE_DIR"] ?? path.join(ROOT, ".pulumi-state"));
-  if (env["PULUMI_BACKEND_URL"]) return { env, local: false };
-  const useLocal = fs.existsSync(stateDir) || run("pulumi", ["whoami", "--non-interactive"]).status !== 0;
-  if (!useLocal) return { env, local: false };
-
-  if (!fs.existsSync(stateDir)) {
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    console.log(`No Pulumi backend is configured: keeping this stack's state in ${stateDir} (local file backend).`);
-  }
-  env["PULUMI_BACKEND_URL"] = `file://${stateDir}`;
-  if (!env["PULUMI_CONFIG_PASSPHRASE"] && !env["PULUMI_CONFIG_PASSPHRASE_FILE"]) {
-    const file = path.join(stateDir, "passphrase");
-    if (!fs.existsSync(file)) {
-      fs.writeFileSync(file, crypto.randomBytes(32).toString("hex"), { mode: 0o600 });
-      console.log(`Generated the passphrase that encrypts this stack's secrets: ${file} (keep it; it is not in Git).`);
-    }
-    env["PULUMI_CONFIG_PASSPHRASE_FILE"] = file;
-  }
-  return { env, local: true };
-}
-
 /** Takes `--stack x`, `--stack=x`, `-s x` or `-s=x` out of the flags. */
 function splitStack(flags: string[]): { stack: string; rest: string[] } {
   const rest: string[] = [];
@@ -163,7 +138,7 @@ function main(argv: string[]): number {
   checkPrerequisites(cmd, provider);
 
   const { env, local } = backendEnv();
-  const creates = cmd === "up" || cmd === "preview";
+  const creates = cmd === "up" || cmd === "preview" || cmd === "keys";
   const select = run(
     "pulumi",
     [
@@ -176,6 +151,19 @@ function main(argv: string[]): number {
     { env, inherit: true },
   );
   if (select.status !== 0) return select.status ?? 1;
+
+  if (cmd === "up" || cmd === "keys") {
+    const key = ensureSealedSecretsKey(stack, env, ROOT);
+    if (typeof key === "object") throw new Stop(key.error);
+    if (key === "generated") {
+      console.log(
+        `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml: commit that file, so that every cluster of this stack decrypts the same SealedSecrets.`,
+      );
+    } else if (cmd === "keys") {
+      console.log(`Stack ${stack} already has ${CONFIG_KEY}; nothing to do.`);
+    }
+    if (cmd === "keys") return 0;
+  }
 
   // A DOKS kubeconfig in state expires after a week; --run-program reads a fresh one first.
   const fresh = cmd === "down" && provider === "doks" && !rest.includes("--run-program") ? ["--run-program"] : [];

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -115,6 +116,7 @@ esac`,
     const passfile = path.join(state, "passphrase");
     assert.deepEqual(r.calls, [
       `pulumi stack select dev --create --secrets-provider passphrase | backend=file://${state} | passfile=${passfile}`,
+      `pulumi config get --path platform:sealedSecretsKey.privateKey --stack dev | backend=file://${state} | passfile=${passfile}`,
       `pulumi up --policy-pack policy --stack dev --yes | backend=file://${state} | passfile=${passfile}`,
     ]);
     assert.equal(fs.statSync(passfile).mode & 0o777, 0o600, "the passphrase is readable by others");
@@ -136,6 +138,7 @@ esac`,
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.calls, [
       "pulumi stack select dev-alice --create | backend= | passfile=",
+      "pulumi config get --path platform:sealedSecretsKey.privateKey --stack dev-alice | backend= | passfile=",
       "pulumi up --policy-pack policy --stack dev-alice | backend= | passfile=",
     ]);
     assert.equal(fs.existsSync(path.join(dir, "state")), false);
@@ -224,6 +227,50 @@ esac`,
   it("rejects an unknown command", () => {
     const r = run(["deploy"]);
     assert.equal(r.status, 1);
-    assert.equal(oneLine(r.stderr), 'usage: dev.ts up|preview|down|output [pulumi flags] (got "deploy")');
+    assert.equal(oneLine(r.stderr), 'usage: dev.ts up|preview|down|output|keys [pulumi flags] (got "deploy")');
+  });
+
+  it("keys: generates the stack's sealed-secrets key pair once, and hands it to pulumi on stdin only", () => {
+    // `config get` fails while the stack has no key; every `config set` keeps what it was given.
+    fake(
+      "pulumi",
+      `case "$1" in
+  version) echo v3.248.0 ;;
+  whoami) exit 0 ;;
+  config)
+    echo "pulumi $*" >> "${log}"
+    if [ "$2" = get ]; then [ -f "${dir}/set-privateKey" ]; exit $?; fi
+    field="\${5##*.}"; while IFS= read -r line; do printf '%s\\n' "$line"; done > "${dir}/set-$field" ;;
+  *) echo "pulumi $*" >> "${log}" ;;
+esac`,
+    );
+    const first = run(["keys", "--stack", "stage"]);
+    assert.equal(first.status, 0, first.stderr);
+    assert.deepEqual(first.calls, [
+      "pulumi stack select stage --create",
+      "pulumi config get --path platform:sealedSecretsKey.privateKey --stack stage",
+      "pulumi config set --secret --path platform:sealedSecretsKey.certificate --stack stage",
+      "pulumi config set --secret --path platform:sealedSecretsKey.privateKey --stack stage",
+    ]);
+    assert.match(
+      first.stdout,
+      /^Generated the sealed-secrets key pair of stack stage and stored it encrypted as platform:sealedSecretsKey in Pulumi\.stage\.yaml: commit that file/,
+    );
+    const cert = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "set-certificate"), "utf8"));
+    const key = crypto.createPrivateKey(fs.readFileSync(path.join(dir, "set-privateKey"), "utf8"));
+    assert.ok(cert.checkPrivateKey(key), "the certificate is not for the stored key");
+    assert.equal(key.asymmetricKeyDetails?.modulusLength, 4096);
+    assert.equal(cert.subject, "CN=sealed-secret\nO=sealed-secret");
+    assert.ok(!first.calls.some((c) => c.includes("BEGIN")), "a key went on a command line");
+
+    fs.rmSync(log);
+    const second = run(["keys", "--stack", "stage"]);
+    assert.equal(second.status, 0, second.stderr);
+    assert.equal(
+      second.calls.filter((c) => c.startsWith("pulumi config set")).length,
+      0,
+      "a second key replaced the first",
+    );
+    assert.match(second.stdout, /already has platform:sealedSecretsKey; nothing to do/);
   });
 });
