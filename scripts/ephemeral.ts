@@ -3,13 +3,14 @@
  *
  *   npm run dev:new -- <name> [--ttl 8h] [--from dev] [--no-up] [-- <pulumi up flags>]
  *   npm run dev:rm -- <name>
- *   npm run reap [-- --dry-run]
+ *   npm run reap [-- --dry-run] [--provider eks|doks|gke|k3d]
  *
  * `dev:new` creates stack <name> from Pulumi.<from>.yaml (its own cluster name and Argo CD host,
  * free host ports on k3d, never protected, `platform:lifecycle.ephemeral`), copies the source's
  * encrypted values, gives it a sealed-secrets key when it has none, tags it with its expiry, and
- * brings it up with `npm run up`. `reap` destroys and removes every ephemeral stack past its
- * expiry; `dev:rm` one ephemeral stack now. Same backend as `npm run up` (scripts/backend.ts).
+ * brings it up with `npm run up`. Run again for an ephemeral stack that exists (a CI runner has no
+ * stack file of its own), it rewrites the config and the expiry and brings it up again. `reap`
+ * destroys and removes every ephemeral stack past its expiry; `dev:rm` one ephemeral stack now. Same backend as `npm run up` (scripts/backend.ts).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -81,6 +82,11 @@ async function k3dPorts(): Promise<{ api: number; http: number; https: number }>
   throw new Stop("no free host ports for a k3d cluster between 6444 and 9443; remove an ephemeral stack first");
 }
 
+function currentPorts(config: Record<string, unknown>): { api: number; http: number; https: number } {
+  const [api, http, https] = [...usedK3dPorts([config])];
+  return { api: api ?? 6443, http: http ?? 8080, https: https ?? 8443 };
+}
+
 /** Keeps the stack file of an ephemeral stack out of commits (it is this machine's). */
 function excludeFromGit(file: string): void {
   const exclude = path.join(ROOT, ".git", "info", "exclude");
@@ -132,16 +138,20 @@ async function createEphemeral(argv: string[]): Promise<number> {
   if (source["platform:environment"] === "prod") {
     throw new Stop(`--from must not be a prod stack: an ephemeral stack copies dev or stage (got ${args.from})`);
   }
-  if (fs.existsSync(stackFile(args.name))) {
-    throw new Stop(
-      `stack ${args.name} already has a Pulumi.${args.name}.yaml here; pick another name or npm run dev:rm -- ${args.name}`,
-    );
-  }
-  const k3d = (source["platform:cluster"] as { provider?: unknown } | undefined)?.provider === "k3d";
-  const { config, secureKeys } = ephemeralConfig(source, args.name, k3d ? await k3dPorts() : undefined);
-
+  const kind = (source["platform:cluster"] as { provider?: unknown } | undefined)?.provider;
+  const provider = typeof kind === "string" ? kind : "";
   const { ws, env } = await workspace();
-  await ws.createStack(args.name);
+  const existing = (await stacksWithTags(ws)).find((s) => s.name === args.name);
+  if (existing && existing.tags[TAGS.ephemeral] !== "true") {
+    throw new Stop(`stack ${args.name} exists and is not ephemeral (no ${TAGS.ephemeral} tag); pick another name`);
+  }
+  // An existing stack keeps its host ports (they are in its stack file, when this machine has it).
+  const current = fs.existsSync(stackFile(args.name)) ? readConfig(stackFile(args.name)) : undefined;
+  const ports = provider === "k3d" ? (current ? currentPorts(current) : await k3dPorts()) : undefined;
+  const { config, secureKeys } = ephemeralConfig(source, args.name, ports);
+
+  if (existing) console.log(`Stack ${args.name} exists: refreshing its config from ${args.from} and its expiry.`);
+  else await ws.createStack(args.name);
   excludeFromGit(stackFile(args.name));
   await ws.setAllConfigJson(args.name, configJson(config));
   // Encrypted values are re-encrypted for the new stack by the CLI; they never pass through here.
@@ -159,7 +169,7 @@ async function createEphemeral(argv: string[]): Promise<number> {
   }
   const key = ensureSealedSecretsKey(args.name, env, ROOT);
   if (typeof key === "object") throw new Stop(key.error);
-  const tags = ephemeralTags(new Date(), args.ttlMs, args.from);
+  const tags = ephemeralTags(new Date(), args.ttlMs, args.from, provider);
   for (const [tag, value] of Object.entries(tags)) await ws.setTag(args.name, tag, value);
 
   console.log(
@@ -214,7 +224,11 @@ async function remove(argv: string[]): Promise<number> {
   if (!name || argv.length !== 1) throw new Stop("usage: npm run dev:rm -- <name>");
   const { ws } = await workspace();
   const found = (await stacksWithTags(ws)).find((s) => s.name === name);
-  if (!found) throw new Stop(`there is no stack ${name} in this backend`);
+  if (!found) {
+    // Idempotent, like rm -f: a pull request closed before its stack was made has nothing to remove.
+    console.log(`There is no stack ${name} in this backend: nothing to destroy.`);
+    return 0;
+  }
   if (found.tags[TAGS.ephemeral] !== "true") {
     throw new Stop(
       `stack ${name} is not ephemeral (no ${TAGS.ephemeral} tag); destroy it with npm run down -- --stack ${name}`,
@@ -223,12 +237,23 @@ async function remove(argv: string[]): Promise<number> {
   return (await destroyAndRemove(ws, name)) ? 0 : 1;
 }
 
+const PROVIDERS = ["k3d", "eks", "doks", "gke"];
+
 async function reap(argv: string[]): Promise<number> {
-  const dryRun = argv.includes("--dry-run");
-  const unknown = argv.filter((a) => a !== "--dry-run");
-  if (unknown.length) throw new Stop(`usage: npm run reap [-- --dry-run] (got ${JSON.stringify(unknown.join(" "))})`);
+  let dryRun = false;
+  let provider: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--dry-run") dryRun = true;
+    else if (a === "--provider" && PROVIDERS.includes(argv[i + 1] ?? "")) provider = argv[++i];
+    else {
+      throw new Stop(
+        `usage: npm run reap [-- --dry-run] [--provider ${PROVIDERS.join("|")}] (got ${JSON.stringify(argv.slice(i).join(" "))})`,
+      );
+    }
+  }
   const { ws } = await workspace();
-  const plan = planReap(await stacksWithTags(ws), new Date());
+  const plan = planReap(await stacksWithTags(ws), new Date(), provider);
   for (const s of plan.invalid) {
     console.warn(
       `Skipping ${s.name}: its ${TAGS.expiresAt} tag is not a UTC time like 2026-11-22T18:00:00Z (got ${JSON.stringify(s.value)}).`,

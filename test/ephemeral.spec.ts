@@ -37,10 +37,11 @@ describe("ephemeral stacks: TTL bookkeeping and the reaper's choice", () => {
   });
 
   it("tags a new stack with its expiry, now plus the TTL, in UTC", () => {
-    assert.deepEqual(ephemeralTags(NOW, 8 * 3_600_000, "dev"), {
+    assert.deepEqual(ephemeralTags(NOW, 8 * 3_600_000, "dev", "k3d"), {
       "platform:ephemeral": "true",
       "platform:expires-at": "2026-11-22T20:00:00.000Z",
       "platform:source": "dev",
+      "platform:provider": "k3d",
     });
     for (const name of Object.keys(TAGS)) {
       const tag = TAGS[name as keyof typeof TAGS];
@@ -73,6 +74,22 @@ describe("ephemeral stacks: TTL bookkeeping and the reaper's choice", () => {
       { name: "busy", reason: "an update is running on it" },
     ]);
     assert.deepEqual(plan.invalid, [{ name: "typo", value: "tomorrow" }]);
+  });
+
+  it("with a provider, reaps only the stacks of that kind of cluster (those a CI job has credentials for)", () => {
+    const stacks = [
+      eph("pr-1", "2026-01-01T00:00:00Z", { [TAGS.provider]: "eks" }),
+      eph("pr-2", "2026-01-01T00:00:00Z", { [TAGS.provider]: "gke" }),
+      eph("laptop", "2026-01-01T00:00:00Z", { [TAGS.provider]: "k3d" }),
+    ];
+    assert.deepEqual(
+      planReap(stacks, NOW, "eks").expired.map((s) => s.name),
+      ["pr-1"],
+    );
+    assert.deepEqual(
+      planReap(stacks, NOW).expired.map((s) => s.name),
+      ["laptop", "pr-1", "pr-2"],
+    );
   });
 
   it("names stacks so that their cluster name fits, and keeps dev, stage and prod", () => {
@@ -242,6 +259,10 @@ process.exit(0);
     setState({ stacks: [eph("pr-1", past), eph("typo", "soon")] });
     const r = run(["reap", "--dry-run"]);
     assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      run(["reap", "--provider", "aws"]).stderr.trim(),
+      'usage: npm run reap [-- --dry-run] [--provider k3d|eks|doks|gke] (got "--provider aws")',
+    );
     assert.match(r.stdout, /Would destroy: pr-1 \(expired 2026-01-01T00:00:00Z\)\./);
     assert.match(r.stderr, /Skipping typo: its platform:expires-at tag is not a UTC time/);
     assert.equal(calls().filter((c) => c.args[0] === "destroy" || c.args[1] === "rm").length, 0);
@@ -255,7 +276,11 @@ process.exit(0);
       refused.stderr.trim(),
       "stack stage is not ephemeral (no platform:ephemeral tag); destroy it with npm run down -- --stack stage",
     );
-    assert.equal(run(["rm", "nope"]).stderr.trim(), "there is no stack nope in this backend");
+    const missing = run(["rm", "nope"]);
+    assert.deepEqual(
+      [missing.status, missing.stdout.trim()],
+      [0, "There is no stack nope in this backend: nothing to destroy."],
+    );
     const r = run(["rm", "pr-1"]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(
@@ -305,6 +330,26 @@ process.exit(0);
     } finally {
       if (before !== undefined) fs.writeFileSync(exclude, before);
     }
+  });
+
+  it("dev:new on an existing ephemeral stack refreshes its config and expiry instead of creating it; never on another stack", () => {
+    setState({ stacks: [eph("pr-3", past), { name: "qa", tags: {} }], hasKey: true });
+    const r = run(["new", "pr-3", "--from", "stage", "--ttl", "1d", "--no-up"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Stack pr-3 exists: refreshing its config from stage and its expiry\./);
+    const all = calls();
+    assert.equal(all.filter((c) => c.args[1] === "init").length, 0);
+    assert.equal(all.filter((c) => c.args[1] === "set-all").length, 1);
+    const tags = state().stacks.find((s) => s.name === "pr-3")!.tags;
+    assert.ok(Date.parse(tags[TAGS.expiresAt] ?? "") > Date.now() + 23 * 3_600_000, "the expiry was not extended");
+    assert.equal(tags[TAGS.provider], String(stackFile("stage")["platform:cluster"].provider));
+
+    const refused = run(["new", "qa", "--no-up"]);
+    assert.equal(refused.status, 1);
+    assert.equal(
+      refused.stderr.trim(),
+      "stack qa exists and is not ephemeral (no platform:ephemeral tag); pick another name",
+    );
   });
 
   it("dev:new refuses bad input in one line before it creates anything", () => {

@@ -260,6 +260,24 @@ describe("the readiness gate, against a stand-in API server", () => {
     ]);
   });
 
+  it("says while it waits which child apps hold it up, each time that changes", async () => {
+    fake
+      .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }), {
+        statusAt: [{ round: 6, status: healthy }],
+      })
+      .add("applications", app("vault", { sync: { status: "Synced" }, health: { status: "Progressing" } }), {
+        statusAt: [{ round: 4, status: healthy }],
+      })
+      .add("applications", app("loki", healthy));
+    const result = await waitHealthy(connect(await fake.start()), opts(3000));
+    assert.equal(result.healthy, true);
+    assert.deepEqual(lines, [
+      "Waiting: platform-root: Synced, Progressing; not yet Synced and Healthy: vault.",
+      "Waiting: platform-root: Synced, Progressing.",
+      "platform-root is Synced and Healthy after 0s.",
+    ]);
+  });
+
   it("gives up after the timeout and says which child apps are not healthy, and why", async () => {
     fake
       .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }))

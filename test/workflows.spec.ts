@@ -46,8 +46,8 @@ describe("GitHub workflows (.github/workflows)", () => {
     lint = await createLinter();
   });
 
-  it("are pull-request, pr-comment, deploy and drift", () => {
-    assert.deepEqual(files, ["deploy.yml", "drift.yml", "pr-comment.yml", "pull-request.yml"]);
+  it("are pull-request, pr-comment, deploy, drift and ephemeral", () => {
+    assert.deepEqual(files, ["deploy.yml", "drift.yml", "ephemeral.yml", "pr-comment.yml", "pull-request.yml"]);
   });
 
   for (const f of files) {
@@ -122,7 +122,7 @@ describe("GitHub workflows (.github/workflows)", () => {
   it("grant nothing by default and each job only what it uses", () => {
     const allowed: Record<string, Record<string, string>> = {
       contents: { read: "*" },
-      "id-token": { write: "preview up check" },
+      "id-token": { write: "preview up check down reap" },
       "pull-requests": { write: "comment" },
       actions: { read: "comment" },
       issues: { write: "check" },
@@ -166,17 +166,36 @@ describe("GitHub workflows (.github/workflows)", () => {
   });
 
   it("never update one stack from two runs at once, and never cancel an update", () => {
-    for (const [f, id] of [
-      ["deploy.yml", "up"],
-      ["drift.yml", "check"],
+    for (const [f, id, group] of [
+      ["deploy.yml", "up", "pulumi-${{ matrix.stack }}"],
+      ["ephemeral.yml", "up", "pulumi-pr-${{ github.event.pull_request.number }}"],
+      ["ephemeral.yml", "down", "pulumi-pr-${{ github.event.pull_request.number }}"],
+      ["ephemeral.yml", "reap", "reap-${{ matrix.provider }}"],
+      // Its own group: a waiting check would otherwise replace a waiting deploy (GitHub keeps one
+      // pending run per group), whatever cancel-in-progress says.
+      ["drift.yml", "check", "drift-${{ matrix.stack }}"],
     ] as const) {
       const job = workflow(f)["jobs"][id] as Obj;
-      assert.deepEqual(
-        job["concurrency"],
-        { group: "pulumi-${{ matrix.stack }}", "cancel-in-progress": false },
-        `${f} ${id}`,
-      );
+      assert.deepEqual(job["concurrency"], { group, "cancel-in-progress": false }, `${f} ${id}`);
     }
+  });
+
+  it("give a pull request its own stack only from this repository and with the label, and destroy it on close", () => {
+    const eph = workflow("ephemeral.yml");
+    assert.deepEqual(eph["on"]["pull_request"], { types: ["labeled", "synchronize", "reopened", "closed"] });
+    assert.match(eph["jobs"]["plan"]["if"], /head\.repo\.full_name == github\.repository/);
+    assert.match(
+      eph["jobs"]["plan"]["if"],
+      /contains\(github\.event\.pull_request\.labels\.\*\.name, 'ephemeral-stack'\)/,
+    );
+    const run = (id: string) => (eph["jobs"][id]["steps"] as Obj[]).map((s) => String(s["run"] ?? "")).join("\n");
+    assert.match(run("up"), /npm run dev:new -- "\$STACK" --from "\$SOURCE" --ttl "\$TTL" --yes --non-interactive/);
+    assert.match(eph["jobs"]["down"]["if"], /github\.event\.action == 'closed'/);
+    assert.match(run("down"), /npm run dev:rm -- "\$STACK"/);
+    assert.match(run("reap"), /npm run reap -- --provider "\$PROVIDER"/);
+    const scripts = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as Obj;
+    for (const cmd of ["dev:new", "dev:rm", "reap"])
+      assert.ok(scripts["scripts"][cmd], `npm run ${cmd} does not exist`);
   });
 
   it("run the policy pack with every preview and update, always naming the stack", () => {

@@ -8,6 +8,8 @@ export const TAGS = {
   ephemeral: "platform:ephemeral",
   expiresAt: "platform:expires-at",
   source: "platform:source",
+  /** `platform:cluster.provider`: lets a CI job reap only the stacks its credentials reach. */
+  provider: "platform:provider",
 } as const;
 
 const UNITS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -23,11 +25,12 @@ export function parseTtl(text: string): number | { error: string } {
 }
 
 /** The tags `dev:new` sets on a stack that lives `ttlMs` from `now`. */
-export function ephemeralTags(now: Date, ttlMs: number, source: string): Record<string, string> {
+export function ephemeralTags(now: Date, ttlMs: number, source: string, provider: string): Record<string, string> {
   return {
     [TAGS.ephemeral]: "true",
     [TAGS.expiresAt]: new Date(now.getTime() + ttlMs).toISOString(),
     [TAGS.source]: source,
+    [TAGS.provider]: provider,
   };
 }
 
@@ -61,13 +64,14 @@ export interface ReapPlan {
 
 /**
  * Which stacks the reaper destroys: only those tagged ephemeral whose expiry has passed and
- * that no update is running on. A stack without the ephemeral tag is never touched, whatever
- * its other tags say.
+ * that no update is running on (and, with `provider`, whose cluster is of that kind). A stack
+ * without the ephemeral tag is never touched, whatever its other tags say.
  */
-export function planReap(stacks: StackTags[], now: Date): ReapPlan {
+export function planReap(stacks: StackTags[], now: Date, provider?: string): ReapPlan {
   const plan: ReapPlan = { expired: [], kept: [], invalid: [] };
   for (const s of [...stacks].sort((a, b) => a.name.localeCompare(b.name))) {
     if (s.tags[TAGS.ephemeral] !== "true") continue;
+    if (provider !== undefined && s.tags[TAGS.provider] !== provider) continue;
     const value = s.tags[TAGS.expiresAt] ?? "";
     const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z$/.test(value) ? Date.parse(value) : NaN;
     if (Number.isNaN(at)) plan.invalid.push({ name: s.name, value });

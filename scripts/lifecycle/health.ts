@@ -56,7 +56,15 @@ export async function waitHealthy(kube: Kube, opts: GateOptions): Promise<GateRe
         opts.log(`${opts.rootApp} is Synced and Healthy after ${seconds}s.`);
         return { healthy: true, seconds };
       }
-      const line = root ? `${opts.rootApp}: ${syncOf(root)}, ${healthOf(root)}` : `${opts.rootApp} does not exist yet`;
+      // Which children hold it up, so that a person can act while it waits (Vault's setup, say).
+      const pending = root
+        ? (await kube.applications(opts.namespace))
+            .filter((a) => a.metadata.name !== opts.rootApp && !isReady(a))
+            .map((a) => a.metadata.name)
+            .sort()
+        : [];
+      const state = root ? `${opts.rootApp}: ${syncOf(root)}, ${healthOf(root)}` : `${opts.rootApp} does not exist yet`;
+      const line = pending.length ? `${state}; not yet Synced and Healthy: ${pending.join(", ")}` : state;
       if (line !== last) opts.log(`Waiting: ${line}.`);
       last = line;
       lastError = "";
@@ -76,7 +84,7 @@ async function giveUpReport(kube: Kube, opts: GateOptions, last: string, lastErr
   const apps = await kube.applications(opts.namespace);
   const lines = unhealthyReport(apps, opts.rootApp);
   return [
-    `${head} (${last || "no status"}).`,
+    `${head} (${last.split(";")[0] || "no status"}).`,
     lines.length
       ? "Apps that are not Synced and Healthy:"
       : "Every child app is Synced and Healthy; the root app is still syncing.",
