@@ -19,7 +19,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { driftBody, previewBody, synthDiffBody } from "./ci/bodies";
-import { checkPullRequestHead, type GitHub, parseMarker, syncDriftIssue, upsertComment } from "./ci/github";
+import { type GitHub, parseMarker, pullRequestHead, syncDriftIssue, upsertComment } from "./ci/github";
 import { allStacks, stacksTouched } from "./ci/stacks";
 import type * as desiredState from "./synth/desired-state";
 import { ROOT, stackNames } from "./synth/stack-config";
@@ -166,18 +166,26 @@ export async function main(argv: string[], out: (line: string) => void = console
         throw new UsageError(`--head-sha must be a 40-character commit SHA (got "${sha}")`);
       const [dir] = p.positional;
       if (!dir || !fs.existsSync(dir)) throw new UsageError("name the folder of comment bodies (<dir>/*.md)");
-      const gh = github();
-      await checkPullRequestHead(gh, pr, sha);
-      for (const name of fs
+      // Every body is checked before anything is posted: one bad file posts nothing.
+      const bodies = fs
         .readdirSync(dir)
         .filter((f) => f.endsWith(".md"))
-        .sort()) {
-        const body = fs.readFileSync(path.join(dir, name), "utf8");
-        const m = parseMarker(body);
-        if (!m || `${m.stack}.md` !== name)
-          throw new UsageError(`${name} does not start with its CI marker; refusing to post it`);
-        out(`${name}: ${await upsertComment(gh, pr, body)}`);
+        .sort()
+        .map((name) => {
+          const body = fs.readFileSync(path.join(dir, name), "utf8");
+          const m = parseMarker(body);
+          if (!m || `${m.stack}.md` !== name)
+            throw new UsageError(`${name} does not start with its CI marker; refusing to post it`);
+          return { name, body };
+        });
+      const gh = github();
+      const head = await pullRequestHead(gh, pr);
+      if (head !== sha) {
+        // The pull request moved on; the run for its new head comments instead.
+        out(`pull request #${pr} is now at ${head}, not ${sha}: not commenting (a newer run will)`);
+        return 0;
       }
+      for (const { name, body } of bodies) out(`${name}: ${await upsertComment(gh, pr, body)}`);
       return 0;
     }
     case "drift": {

@@ -7,11 +7,11 @@ import * as path from "node:path";
 import { main, unifiedDiff, UsageError } from "../scripts/ci";
 import { driftBody, fit, previewBody, synthDiffBody } from "../scripts/ci/bodies";
 import {
-  checkPullRequestHead,
   type GitHub,
   marker,
   MAX_BODY,
   parseMarker,
+  pullRequestHead,
   syncDriftIssue,
   upsertComment,
 } from "../scripts/ci/github";
@@ -26,7 +26,7 @@ interface Call {
 /** A local stand-in for GitHub's REST API: comments and issues in memory, every call recorded. */
 class FakeGitHub {
   calls: Call[] = [];
-  comments: { id: number; body: string }[] = [];
+  comments: { id: number; body: string; user: { login: string } }[] = [];
   issues: { number: number; title: string; state: string; labels: string[]; body: string; pull_request?: object }[] =
     [];
   headSha = "a".repeat(40);
@@ -63,7 +63,11 @@ class FakeGitHub {
       if (req.method === "GET" && p === "/repos/acme/platform/issues/7/comments")
         return send(200, paged(this.comments));
       if (req.method === "POST" && p === "/repos/acme/platform/issues/7/comments") {
-        this.comments.push({ id: 1000 + this.comments.length, body: body.body });
+        this.comments.push({
+          id: 1000 + this.comments.length,
+          body: body.body,
+          user: { login: "github-actions[bot]" },
+        });
         return send(201, {});
       }
       const comment = /^\/repos\/acme\/platform\/issues\/comments\/(\d+)$/.exec(p);
@@ -203,7 +207,11 @@ describe("CI helpers (npm run ci)", () => {
     afterEach(() => fake.stop());
 
     it("creates one comment per stack, then edits it in place, even past the first page of comments", async () => {
-      fake.comments = Array.from({ length: 130 }, (_, i) => ({ id: i + 1, body: `someone else's comment ${i}` }));
+      fake.comments = Array.from({ length: 130 }, (_, i) => ({
+        id: i + 1,
+        body: `someone else's comment ${i}`,
+        user: { login: "alice" },
+      }));
       const first = `${marker("preview", "prod")}\nfirst`;
       assert.equal(await upsertComment(gh, 7, first), "created");
       assert.equal(fake.comments.length, 131);
@@ -221,12 +229,18 @@ describe("CI helpers (npm run ci)", () => {
       );
     });
 
-    it("refuses to comment on a pull request whose head is not the commit that was checked", async () => {
-      await checkPullRequestHead(gh, 7, fake.headSha);
-      await assert.rejects(
-        checkPullRequestHead(gh, 7, "b".repeat(40)),
-        /pull request #7 is at a{40}, not b{40}: not commenting/,
-      );
+    it("never edits a comment someone else wrote, even one that starts with the marker", async () => {
+      const body = `${marker("preview", "prod")}\nmallory's fake preview`;
+      fake.comments = [{ id: 1, body, user: { login: "mallory" } }];
+      assert.equal(await upsertComment(gh, 7, `${marker("preview", "prod")}\nthe real one`), "created");
+      assert.deepEqual(fake.comments[0], { id: 1, body, user: { login: "mallory" } });
+      assert.equal(fake.calls.filter((c) => c.method === "PATCH").length, 0);
+    });
+
+    it("reads the commit a pull request is at", async () => {
+      assert.equal(await pullRequestHead(gh, 7), fake.headSha);
+      fake.headSha = "c".repeat(40);
+      assert.equal(await pullRequestHead(gh, 7), "c".repeat(40));
     });
 
     it("`ci comment` posts a folder of bodies, and refuses one without its marker before posting anything", async () => {
@@ -244,18 +258,25 @@ describe("CI helpers (npm run ci)", () => {
         assert.equal(await main(["comment", "--pr", "7", "--head-sha", fake.headSha, dir], (l) => lines.push(l)), 0);
         assert.deepEqual(lines, ["prod.md: created", "stage.md: created"]);
 
-        fs.writeFileSync(path.join(dir, "dev.md"), "no marker at all");
+        // Sorted after the good ones: they must not be posted before it is found.
+        fs.writeFileSync(path.join(dir, "prod.md"), `${marker("preview", "prod")}\nchanged`);
+        fs.writeFileSync(path.join(dir, "zz.md"), "no marker at all");
         const before = fake.calls.filter((c) => c.method !== "GET").length;
         await assert.rejects(
           main(["comment", "--pr", "7", "--head-sha", fake.headSha, dir], () => undefined),
-          UsageError,
+          (e: unknown) =>
+            e instanceof UsageError && e.message === "zz.md does not start with its CI marker; refusing to post it",
         );
         assert.equal(fake.calls.filter((c) => c.method !== "GET").length, before, "something was posted");
+        fs.rmSync(path.join(dir, "zz.md"));
 
-        await assert.rejects(
-          main(["comment", "--pr", "7", "--head-sha", "b".repeat(40), dir], () => undefined),
-          /not commenting/,
-        );
+        // The pull request moved on: nothing is posted, and the run does not fail.
+        const moved: string[] = [];
+        assert.equal(await main(["comment", "--pr", "7", "--head-sha", "b".repeat(40), dir], (l) => moved.push(l)), 0);
+        assert.deepEqual(moved, [
+          `pull request #7 is now at ${fake.headSha}, not ${"b".repeat(40)}: not commenting (a newer run will)`,
+        ]);
+        assert.equal(fake.calls.filter((c) => c.method !== "GET").length, before, "something was posted");
       } finally {
         process.env = env;
         fs.rmSync(dir, { recursive: true, force: true });

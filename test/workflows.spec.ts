@@ -218,6 +218,12 @@ describe("GitHub workflows (.github/workflows)", () => {
     const up = deploy["jobs"]["up"] as Obj;
     assert.equal(up["environment"], "${{ matrix.stack }}");
     assert.deepEqual(up["needs"], ["test", "plan"]);
+    const steps = deploy["jobs"]["plan"]["steps"] as Obj[];
+    const onMain = steps.find((st) => String(st["run"] ?? "").includes("merge-base --is-ancestor"));
+    assert.equal(onMain?.["if"], "github.ref_type == 'tag'", "a tag not on main could deploy prod");
+    assert.match(String(onMain["run"]), /git merge-base --is-ancestor "\$GITHUB_SHA" origin\/main/);
+    assert.equal(steps[0]?.["with"]?.["fetch-depth"], 0, "without history, merge-base cannot tell");
+    assert.ok(steps.indexOf(onMain) < steps.findIndex((st) => st["id"] === "stacks"));
     const plan = JSON.stringify(deploy["jobs"]["plan"]);
     assert.match(
       plan,
@@ -245,6 +251,22 @@ describe("GitHub workflows (.github/workflows)", () => {
       if (step["uses"] !== "./.github/actions/setup") continue;
       for (const input of Object.keys(step["with"] ?? {})) assert.ok(declared.includes(input), `${where}: ${input}`);
     }
+  });
+
+  it("never hide a failing command inside an output's echo $(...)", () => {
+    for (const { where, step } of allSteps()) {
+      for (const line of String(step["run"] ?? "")
+        .split("\n")
+        .filter((l) => l.includes("$GITHUB_OUTPUT"))) {
+        assert.doesNotMatch(line, /\$\(/, `${where}: ${line.trim()}: assign to a variable first`);
+      }
+    }
+  });
+
+  it("diff a pull request against its merge commit's first parent", () => {
+    const pr = text("pull-request.yml");
+    assert.doesNotMatch(pr, /pull_request\.base\.sha/);
+    assert.equal((pr.match(/base="\$\(git rev-parse HEAD\^1\)"/g) ?? []).length, 2);
   });
 
   it("call only `npm run ci` commands that exist", () => {

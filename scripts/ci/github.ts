@@ -56,25 +56,31 @@ async function list<T>(gh: GitHub, path: string): Promise<T[]> {
 }
 
 /**
- * Refuses to comment unless pull request `pr` is at `headSha`: a number read from an artifact of a
- * fork's run must not steer comments onto another pull request.
+ * The commit pull request `pr` is at now. CI comments only when it is the commit that was checked:
+ * a number read from an artifact of a fork's run must not steer comments onto another pull request.
  */
-export async function checkPullRequestHead(gh: GitHub, pr: number, headSha: string): Promise<void> {
+export async function pullRequestHead(gh: GitHub, pr: number): Promise<string> {
   const pull = await request<{ head: { sha: string } }>(gh, "GET", `/repos/${gh.repo}/pulls/${pr}`);
-  if (pull.head.sha !== headSha) {
-    throw new Error(`pull request #${pr} is at ${pull.head.sha}, not ${headSha}: not commenting`);
-  }
+  return pull.head.sha;
 }
+
+/** The account GITHUB_TOKEN posts as in Actions; only its comments are ever edited. */
+export const ACTIONS_BOT = "github-actions[bot]";
 
 /** Creates the comment that carries `body`'s marker, or edits it in place; never a second one. */
 export async function upsertComment(
   gh: GitHub,
   issue: number,
   body: string,
+  author: string = ACTIONS_BOT,
 ): Promise<"created" | "updated" | "unchanged"> {
   const firstLine = body.split("\n", 1)[0] ?? "";
-  const comments = await list<{ id: number; body?: string }>(gh, `/repos/${gh.repo}/issues/${issue}/comments`);
-  const existing = comments.find((c) => c.body?.split("\n", 1)[0] === firstLine);
+  const comments = await list<{ id: number; body?: string; user?: { login?: string } }>(
+    gh,
+    `/repos/${gh.repo}/issues/${issue}/comments`,
+  );
+  // Anyone can write a comment that starts with the marker; only the workflow's own are CI's.
+  const existing = comments.find((c) => c.user?.login === author && c.body?.split("\n", 1)[0] === firstLine);
   if (!existing) {
     await request(gh, "POST", `/repos/${gh.repo}/issues/${issue}/comments`, { body });
     return "created";
