@@ -7,7 +7,10 @@
  * - PLATFORM_ARGOCD_NAMESPACE, PLATFORM_ROOT_APP, PLATFORM_TIMEOUT_SECONDS
  * - PLATFORM_ALLOW_UNREACHABLE=true (ephemeral stacks): a cluster that is gone counts as drained
  * - PLATFORM_SKIP_DRAIN=1, set by hand for one `pulumi destroy`: skips the drain
+ * - PLATFORM_KUBECONFIG_FILE, set by hand: a kubeconfig file to use instead of the one in state
+ *   (which may hold an expired token, as DOKS's do after a week)
  */
+import * as fs from "node:fs";
 import { drain } from "./lifecycle/drain";
 import { waitHealthy } from "./lifecycle/health";
 import { connect, isUnreachable } from "./lifecycle/kube";
@@ -43,7 +46,8 @@ async function main(command: string | undefined): Promise<number> {
     log("PLATFORM_SKIP_DRAIN=1: not draining. Check the cloud account for load balancers and disks left behind.");
     return 0;
   }
-  const kube = connect(env("PLATFORM_KUBECONFIG"));
+  const override = process.env["PLATFORM_KUBECONFIG_FILE"];
+  const kube = connect(override ? fs.readFileSync(override, "utf8") : env("PLATFORM_KUBECONFIG"));
 
   if (command === "wait-healthy") {
     const result = await waitHealthy(kube, { namespace, rootApp, timeoutMs: timeoutSeconds * 1000, intervalMs, log });
@@ -58,6 +62,12 @@ async function main(command: string | undefined): Promise<number> {
     console.error(result.report);
     return 1;
   } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 401 || code === 403) {
+      throw new Stop(
+        `the cluster's API server ${kube.server} refused the stack's kubeconfig (${String(code)}): its token may have expired. Run \`pulumi up\` to refresh it, or point PLATFORM_KUBECONFIG_FILE at a working kubeconfig, then run the destroy again.`,
+      );
+    }
     if (!isUnreachable(e)) throw e;
     if (process.env["PLATFORM_ALLOW_UNREACHABLE"] === "true") {
       log(`The cluster's API server ${kube.server} does not answer: it is gone, so there is nothing to drain.`);

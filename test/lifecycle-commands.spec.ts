@@ -1,5 +1,8 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
 import * as path from "node:path";
 import { drain } from "../scripts/lifecycle/drain";
 import { waitHealthy } from "../scripts/lifecycle/health";
@@ -210,6 +213,39 @@ describe("the GitOps drain, against a stand-in API server", () => {
       message[0] ?? "",
       /^cannot reach the cluster's API server http:\/\/127\.0\.0\.1:9 to drain it .*PLATFORM_SKIP_DRAIN=1/,
     );
+  });
+
+  it("says how to go on when the stack's kubeconfig is refused, and takes a working one from a file", async () => {
+    fake.add("applications", app("only-with-a-good-token"));
+    const good = await fake.start();
+    const server = (JSON.parse(good) as { clusters: { cluster: { server: string } }[] }).clusters[0]!.cluster.server;
+    // A server that refuses every token, like a DOKS cluster after its kubeconfig expired.
+    const refusing = http.createServer((_, res) => {
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end(JSON.stringify({ kind: "Status", code: 401, message: "Unauthorized" }));
+    });
+    await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+    const port = (refusing.address() as { port: number }).port;
+    try {
+      const expired = await runCli("drain", { PLATFORM_KUBECONFIG: kubeconfigFor(`http://127.0.0.1:${port}`) });
+      assert.equal(expired.status, 1);
+      assert.match(
+        expired.stderr.trim(),
+        /^the cluster's API server http:\/\/127\.0\.0\.1:\d+ refused the stack's kubeconfig \(401\): its token may have expired\. Run `pulumi up` to refresh it, or point PLATFORM_KUBECONFIG_FILE at a working kubeconfig/,
+      );
+
+      const file = path.join(os.tmpdir(), `kubeconfig-${process.pid}.json`);
+      fs.writeFileSync(file, kubeconfigFor(server), { mode: 0o600 });
+      const fixed = await runCli("drain", {
+        PLATFORM_KUBECONFIG: kubeconfigFor(`http://127.0.0.1:${port}`),
+        PLATFORM_KUBECONFIG_FILE: file,
+        PLATFORM_TIMEOUT_SECONDS: "1",
+      });
+      fs.rmSync(file);
+      assert.match(fixed.stderr, /still there: 1 Application\.\n {2}Application argocd\/only-with-a-good-token/);
+    } finally {
+      refusing.close();
+    }
   });
 
   it("names a missing setting in one line", async () => {
