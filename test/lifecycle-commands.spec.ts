@@ -284,15 +284,18 @@ describe("the readiness gate, against a stand-in API server", () => {
     fake.add("applications", app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Missing" } }), {
       statusAt: [
         { round: 3, status: { sync: { status: "Synced" }, health: { status: "Progressing" } } },
-        { round: 5, status: healthy },
+        // Healthy but not yet at the new revision: not done.
+        { round: 5, status: { sync: { status: "OutOfSync" }, health: { status: "Healthy" } } },
+        { round: 7, status: healthy },
       ],
     });
     const result = await waitHealthy(connect(await fake.start()), opts(3000));
     assert.equal(result.healthy, true);
-    assert.equal(fake.round, 5);
-    assert.deepEqual(lines.slice(0, 2), [
+    assert.equal(fake.round, 7);
+    assert.deepEqual(lines.slice(0, 3), [
       "Waiting: platform-root: OutOfSync, Missing.",
       "Waiting: platform-root: Synced, Progressing.",
+      "Waiting: platform-root: OutOfSync, Healthy.",
     ]);
   });
 
