@@ -36,6 +36,7 @@ const bootstrap = new GitOpsBootstrap("gitops", {
   argocdValues: argocd.selfManagedValues,
   provider: cluster.provider,
   deleteBefore: [drain],
+  deleteTimeoutSeconds: config.lifecycle.drainTimeoutSeconds,
   ...(config.sealedSecretsKey ? { sealedSecretsKey: config.sealedSecretsKey } : {}),
 });
 

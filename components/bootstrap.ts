@@ -164,6 +164,8 @@ export interface GitOpsBootstrapArgs {
    * for it on create, so that Pulumi deletes the root app first.
    */
   deleteBefore?: pulumi.Resource[];
+  /** How long `pulumi destroy` waits for the root app's cascade (the drain's timeout). */
+  deleteTimeoutSeconds?: number;
   /** The sealed-secrets key pair from `platform:sealedSecretsKey` (a secret), if the stack has one. */
   sealedSecretsKey?: pulumi.Output<SealedSecretsKey>;
 }
@@ -228,6 +230,8 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
           ...(sealedKey ? [sealedKey] : []),
           ...(args.deleteBefore ?? []),
         ],
+        // Deleting it waits for Argo CD's cascade through every app; Pulumi's default is shorter.
+        ...(args.deleteTimeoutSeconds ? { customTimeouts: { delete: `${args.deleteTimeoutSeconds}s` } } : {}),
       },
     );
 

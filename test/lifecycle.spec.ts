@@ -146,6 +146,8 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
           `${timeout + 120}s`,
           "Pulumi must not cut the drain off before it reports",
         );
+        const rootApp = recorder.one("kubernetes:argoproj.io/v1alpha1:Application", "gitops-root-app");
+        assert.equal(rootApp.customTimeouts.delete, `${timeout}s`, "the root app's cascade gets the drain's time");
       });
 
       it("hands the Argo CD chart to Argo CD: the release ignores later changes to its version and values", () => {
