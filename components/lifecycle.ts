@@ -17,14 +17,41 @@ interface ClusterAccess {
   rootApp: pulumi.Input<string>;
 }
 
-function environment(args: ClusterAccess, timeoutSeconds: number, extra: Record<string, string> = {}) {
-  return {
-    PLATFORM_KUBECONFIG: args.kubeconfig,
-    PLATFORM_ARGOCD_NAMESPACE: args.namespace,
-    PLATFORM_ROOT_APP: args.rootApp,
-    PLATFORM_TIMEOUT_SECONDS: String(timeoutSeconds),
-    ...extra,
-  };
+/**
+ * A Command that runs one lifecycle command against the cluster, as a child of `parent`. The
+ * kubeconfig stays a secret in its environment; its stdout carries nothing secret.
+ */
+function lifecycleCommand(
+  name: string,
+  parent: pulumi.Resource,
+  args: ClusterAccess & { timeoutSeconds: number },
+  run: { create?: string; delete?: string; triggers?: string[]; extraEnv?: Record<string, string> },
+  dependsOn: pulumi.Resource[],
+): command.local.Command {
+  // Pulumi's own limit leaves the command room to give up by itself and report.
+  const limit = `${args.timeoutSeconds + 120}s`;
+  return new command.local.Command(
+    name,
+    {
+      ...(run.create ? { create: run.create } : {}),
+      ...(run.delete ? { delete: run.delete } : {}),
+      ...(run.triggers ? { triggers: run.triggers } : {}),
+      environment: {
+        PLATFORM_KUBECONFIG: args.kubeconfig,
+        PLATFORM_ARGOCD_NAMESPACE: args.namespace,
+        PLATFORM_ROOT_APP: args.rootApp,
+        PLATFORM_TIMEOUT_SECONDS: String(args.timeoutSeconds),
+        ...run.extraEnv,
+      },
+      logging: "stdoutAndStderr",
+      addPreviousOutputInEnv: false,
+    },
+    {
+      parent,
+      dependsOn,
+      customTimeouts: run.delete ? { delete: limit } : { create: limit, update: limit },
+    },
+  );
 }
 
 export interface GitOpsDrainArgs extends ClusterAccess {
@@ -47,22 +74,12 @@ export interface GitOpsDrainArgs extends ClusterAccess {
 export class GitOpsDrain extends pulumi.ComponentResource {
   constructor(name: string, args: GitOpsDrainArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:lifecycle:GitOpsDrain", name, {}, opts);
-    new command.local.Command(
+    lifecycleCommand(
       `${name}-command`,
-      {
-        delete: `${LIFECYCLE_COMMAND} drain`,
-        environment: environment(args, args.timeoutSeconds, {
-          PLATFORM_ALLOW_UNREACHABLE: String(args.allowUnreachable),
-        }),
-        logging: "stdoutAndStderr",
-        addPreviousOutputInEnv: false,
-      },
-      {
-        parent: this,
-        dependsOn: [args.argocd],
-        // The drain gives up by itself at its timeout; this leaves it room to report.
-        customTimeouts: { delete: `${args.timeoutSeconds + 120}s` },
-      },
+      this,
+      args,
+      { delete: `${LIFECYCLE_COMMAND} drain`, extraEnv: { PLATFORM_ALLOW_UNREACHABLE: String(args.allowUnreachable) } },
+      [args.argocd],
     );
     this.registerOutputs({});
   }
@@ -84,21 +101,13 @@ export interface ReadinessGateArgs extends ClusterAccess {
 export class ReadinessGate extends pulumi.ComponentResource {
   constructor(name: string, args: ReadinessGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:lifecycle:ReadinessGate", name, {}, opts);
-    new command.local.Command(
+    // A change to what the root app syncs (the trigger) makes the gate wait again.
+    lifecycleCommand(
       `${name}-command`,
-      {
-        create: `${LIFECYCLE_COMMAND} wait-healthy`,
-        environment: environment(args, args.timeoutSeconds),
-        // A change to what the root app syncs makes the gate wait again.
-        triggers: [args.desiredStateHash],
-        logging: "stdoutAndStderr",
-        addPreviousOutputInEnv: false,
-      },
-      {
-        parent: this,
-        dependsOn: [args.rootApplication],
-        customTimeouts: { create: `${args.timeoutSeconds + 120}s`, update: `${args.timeoutSeconds + 120}s` },
-      },
+      this,
+      args,
+      { create: `${LIFECYCLE_COMMAND} wait-healthy`, triggers: [args.desiredStateHash] },
+      [args.rootApplication],
     );
     this.registerOutputs({});
   }
