@@ -173,7 +173,7 @@ async function createEphemeral(argv: string[]): Promise<number> {
   for (const [tag, value] of Object.entries(tags)) await ws.setTag(args.name, tag, value);
 
   console.log(
-    `Created ephemeral stack ${args.name} from ${args.from}; it expires ${tags[TAGS.expiresAt]} (in ${args.ttl}). ` +
+    `${existing ? "Refreshed" : "Created"} ephemeral stack ${args.name} from ${args.from}; it expires ${tags[TAGS.expiresAt]} (in ${args.ttl}). ` +
       `\`npm run reap\` destroys it after that; \`npm run dev:rm -- ${args.name}\` does now.`,
   );
   if (!args.up) return 0;

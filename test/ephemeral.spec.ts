@@ -337,6 +337,7 @@ process.exit(0);
     const r = run(["new", "pr-3", "--from", "stage", "--ttl", "1d", "--no-up"]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^Stack pr-3 exists: refreshing its config from stage and its expiry\./);
+    assert.match(r.stdout, /\nRefreshed ephemeral stack pr-3 from stage; it expires .* \(in 1d\)\./);
     const all = calls();
     assert.equal(all.filter((c) => c.args[1] === "init").length, 0);
     assert.equal(all.filter((c) => c.args[1] === "set-all").length, 1);
