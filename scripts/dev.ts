@@ -157,7 +157,7 @@ function main(argv: string[]): number {
     if (typeof key === "object") throw new Stop(key.error);
     if (key === "generated") {
       console.log(
-        `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml: commit that file, so that every cluster of this stack decrypts the same SealedSecrets.`,
+        `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml: commit that file for a shared stack (a laptop's keeps it locally), so that every cluster of this stack decrypts the same SealedSecrets.`,
       );
     } else if (cmd === "keys") {
       console.log(`Stack ${stack} already has ${CONFIG_KEY}; nothing to do.`);
