@@ -17,6 +17,7 @@ const argocd = new ArgoCd("argocd", {
   settings: config.argocd,
   ingressPorts: cluster.ingressPorts,
   provider: cluster.provider,
+  ...(cluster.deletesEverythingOnIt ? { deletedWith: cluster.deletesEverythingOnIt } : {}),
 });
 
 // Destroy order: root app → drain → Argo CD → cluster (each waits for the next on create).
@@ -25,7 +26,8 @@ const drain = new GitOpsDrain("gitops-drain", {
   namespace: argocd.namespace,
   rootApp: ROOT_NAME,
   timeoutSeconds: config.lifecycle.drainTimeoutSeconds,
-  allowUnreachable: config.lifecycle.ephemeral,
+  // A laptop cluster that is gone holds nothing more; an ephemeral stack's cluster may go any time.
+  allowUnreachable: config.lifecycle.ephemeral || !cluster.holdsCloudResources,
   argocd: argocd.release,
 });
 
@@ -34,6 +36,7 @@ const bootstrap = new GitOpsBootstrap("gitops", {
   namespace: argocd.namespace,
   argocdRelease: argocd.release,
   argocdValues: argocd.selfManagedValues,
+  argocdChartRepoURL: argocd.chartSource.argocdRepoURL,
   provider: cluster.provider,
   deleteBefore: [drain],
   deleteTimeoutSeconds: config.lifecycle.drainTimeoutSeconds,

@@ -2,15 +2,48 @@ import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import type { ArgoCdConfig, Environment } from "./config";
+import { DEFAULTS, type ArgoCdConfig, type Environment } from "./config";
 
-/** Where the argo-cd chart comes from. The version is `platform:argocd.chartVersion`. */
-export const ARGOCD_CHART = { name: "argo-cd", repo: "https://argoproj.github.io/argo-helm" } as const;
+/**
+ * The argo-cd chart's name, and where it is published; `platform:argocd.chartRepository` can
+ * point at a mirror instead. The version is `platform:argocd.chartVersion`.
+ */
+export const ARGOCD_CHART = { name: "argo-cd", repo: DEFAULTS.argocdChartRepository } as const;
+
+/** Where the chart comes from, as the Helm release and as Argo CD's own Application name it. */
+export interface ChartSource {
+  /** The release's `chart` (with the registry path for OCI) and `repositoryOpts`. */
+  release: { chart: string; repositoryOpts?: { repo: string } };
+  /** Argo CD's `repoURL` for the chart: the Helm repository URL, or the OCI registry path without its scheme. */
+  argocdRepoURL: string;
+  /** An OCI registry: Argo CD reads it only through a repository with `enableOCI`. */
+  oci: boolean;
+}
+
+/** The release and Argo CD forms of `platform:argocd.chartRepository`. */
+export function chartSource(repository: string): ChartSource {
+  const repo = repository.replace(/\/+$/, "");
+  if (repo.startsWith("oci://")) {
+    return {
+      release: { chart: `${repo}/${ARGOCD_CHART.name}` },
+      argocdRepoURL: repo.slice("oci://".length),
+      oci: true,
+    };
+  }
+  return { release: { chart: ARGOCD_CHART.name, repositoryOpts: { repo } }, argocdRepoURL: repo, oci: false };
+}
+
+/** The repository Secret (through the chart's configs.repositories) that lets Argo CD pull its chart from OCI. */
+const OCI_CHART_REPOSITORY = "argo-cd-chart";
 /** Namespace and Helm release name; the GitOps tree's Application for Argo CD uses the same. */
 export const ARGOCD_NAMESPACE = "argocd";
 export const ARGOCD_RELEASE = "argocd";
-/** Inputs of the Helm release that Pulumi sets at install and then leaves to Argo CD. */
-export const RELEASE_HANDED_OFF = ["version", "values"] as const;
+/**
+ * Inputs of the Helm release that Pulumi sets at install and then leaves to Argo CD: all of them.
+ * A change to any input (its timeout, the chart's repository) would otherwise make the provider
+ * run `helm upgrade` with the bootstrap chart version and values, and undo what Argo CD upgraded.
+ */
+export const RELEASE_HANDED_OFF = ["*"] as const;
 
 export interface ArgoCdArgs {
   /** dev | stage | prod: picks replica counts and resource requests. */
@@ -21,6 +54,11 @@ export interface ArgoCdArgs {
   ingressPorts: { readonly http: number; readonly https: number };
   /** Kubernetes provider of the target cluster. */
   provider: k8s.Provider;
+  /**
+   * The cluster's own resource, when the stack deletes the cluster (Cluster.deletesEverythingOnIt):
+   * the namespace and the release go with it instead of being uninstalled first.
+   */
+  deletedWith?: pulumi.Resource;
 }
 
 /** The URL users open, e.g. http://argocd.dev.127.0.0.1.nip.io:8080. */
@@ -94,9 +132,22 @@ function argocdValues(environment: Environment, settings: ArgoCdConfig, url: str
   // HA: two of every stateless component, redis-ha (three redis + haproxy) instead of one redis.
   const replicas = settings.ha ? 2 : 1;
   const pdb = settings.ha ? { enabled: true, minAvailable: 1 } : { enabled: false };
+  const source = chartSource(settings.chartRepository);
   return {
     global: { domain: settings.hostname },
     configs: {
+      ...(source.oci
+        ? {
+            repositories: {
+              [OCI_CHART_REPOSITORY]: {
+                name: OCI_CHART_REPOSITORY,
+                type: "helm",
+                url: source.argocdRepoURL,
+                enableOCI: "true",
+              },
+            },
+          }
+        : {}),
       cm: {
         url,
         "admin.enabled": true,
@@ -138,6 +189,9 @@ function argocdValues(environment: Environment, settings: ArgoCdConfig, url: str
       : { enabled: false },
     // No SSO is configured here; Dex would only cost a pod.
     dex: { enabled: false },
+    // Uninstalling removes the CRDs too: on a cluster the stack does not own, a destroy leaves
+    // nothing of Argo CD behind (the drain has removed every Application first).
+    crds: { keep: false },
   };
 }
 
@@ -172,10 +226,16 @@ export class ArgoCd extends pulumi.ComponentResource {
   public readonly adminPassword: pulumi.Output<string>;
   /** Values for Argo CD's own Application in the GitOps tree (no secrets: see selfManagedValues). */
   public readonly selfManagedValues: Record<string, unknown>;
+  /** Where the chart comes from (`platform:argocd.chartRepository`), for Argo CD's own Application. */
+  public readonly chartSource: ChartSource;
 
   constructor(name: string, args: ArgoCdArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:gitops:ArgoCd", name, {}, opts);
-    const k8sOpts = { parent: this, provider: args.provider };
+    const k8sOpts = {
+      parent: this,
+      provider: args.provider,
+      ...(args.deletedWith ? { deletedWith: args.deletedWith } : {}),
+    };
 
     const ns = new k8s.core.v1.Namespace(
       `${name}-namespace`,
@@ -196,14 +256,14 @@ export class ArgoCd extends pulumi.ComponentResource {
     );
 
     const url = argocdUrl(args.settings, args.ingressPorts);
+    const source = chartSource(args.settings.chartRepository);
     const values = argocdValues(args.environment, args.settings, url);
     this.release = new k8s.helm.v3.Release(
       `${name}-release`,
       {
         name: ARGOCD_RELEASE,
-        chart: ARGOCD_CHART.name,
+        ...source.release,
         version: args.settings.chartVersion,
-        repositoryOpts: { repo: ARGOCD_CHART.repo },
         namespace: ns.metadata.name,
         createNamespace: false,
         values: {
@@ -240,6 +300,7 @@ export class ArgoCd extends pulumi.ComponentResource {
     this.url = pulumi.output(url);
     this.adminPassword = pulumi.secret(password.result);
     this.selfManagedValues = selfManagedValues(args.environment, args.settings, url);
+    this.chartSource = source;
 
     this.registerOutputs({ namespace: this.namespace, url: this.url, adminPassword: this.adminPassword });
   }

@@ -8,6 +8,7 @@ import type { IAppProject } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha
 import type { IApplication } from "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application" with {
   "resolution-mode": "import",
 };
+import { ARGOCD_CHART } from "./argocd";
 import type { GitCredentials, GitOpsConfig, SealedSecretsKey } from "./config";
 
 /** Deleting an Application with this finalizer first deletes everything it synced. */
@@ -67,8 +68,9 @@ const ARGOCD_VALUES_LABEL = "platform.gitops/values=argocd";
  * repository (and for the projects that allow it), and Argo CD's own values. The tree itself
  * stays free of anything a stack decides.
  */
-function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknown>) {
-  const ops = (...o: { op: "replace"; path: string; value: unknown }[]) => JSON.stringify(o);
+function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknown>, argocdChartRepoURL: string) {
+  const ops = (...o: { op: "replace" | "add"; path: string; value: unknown }[]) => JSON.stringify(o);
+  const mirrored = argocdChartRepoURL !== ARGOCD_CHART.repo;
   return [
     {
       target: { kind: "Application", labelSelector: THIS_REPO_LABEL },
@@ -79,11 +81,18 @@ function bridgePatches(gitops: GitOpsConfig, argocdValues: Record<string, unknow
     },
     {
       target: { kind: "AppProject", labelSelector: THIS_REPO_LABEL },
-      patch: ops({ op: "replace", path: "/spec/sourceRepos/0", value: gitops.repoURL }),
+      patch: ops(
+        { op: "replace", path: "/spec/sourceRepos/0", value: gitops.repoURL },
+        // A chart mirror (platform:argocd.chartRepository): Argo CD's project may read it too.
+        ...(mirrored ? [{ op: "add" as const, path: "/spec/sourceRepos/-", value: argocdChartRepoURL }] : []),
+      ),
     },
     {
       target: { kind: "Application", labelSelector: ARGOCD_VALUES_LABEL },
-      patch: ops({ op: "replace", path: "/spec/source/helm/valuesObject", value: argocdValues }),
+      patch: ops(
+        { op: "replace", path: "/spec/source/helm/valuesObject", value: argocdValues },
+        ...(mirrored ? [{ op: "replace" as const, path: "/spec/source/repoURL", value: argocdChartRepoURL }] : []),
+      ),
     },
   ];
 }
@@ -96,6 +105,7 @@ export function rootApplication(
   gitops: GitOpsConfig,
   namespace: string,
   argocdValues: Record<string, unknown>,
+  argocdChartRepoURL: string = ARGOCD_CHART.repo,
 ): IApplication {
   return {
     apiVersion: "argoproj.io/v1alpha1",
@@ -107,7 +117,7 @@ export function rootApplication(
         repoURL: gitops.repoURL,
         targetRevision: gitops.targetRevision,
         path: gitops.path,
-        kustomize: { patches: bridgePatches(gitops, argocdValues) },
+        kustomize: { patches: bridgePatches(gitops, argocdValues, argocdChartRepoURL) },
       },
       destination: { server: IN_CLUSTER, namespace },
       syncPolicy: {
@@ -157,6 +167,8 @@ export interface GitOpsBootstrapArgs {
   argocdRelease: pulumi.Resource;
   /** Helm values of Argo CD's own Application in the tree (ArgoCd.selfManagedValues); no secrets. */
   argocdValues: Record<string, unknown>;
+  /** Argo CD's repoURL for its own chart (ArgoCd.chartSource.argocdRepoURL); default argo-helm. */
+  argocdChartRepoURL?: string;
   /** Kubernetes provider of the target cluster. */
   provider: k8s.Provider;
   /**
@@ -218,7 +230,7 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
     const app = argoObject(
       `${name}-root-app`,
       "Application",
-      ns.apply((n) => rootApplication(args.gitops, n, args.argocdValues)),
+      ns.apply((n) => rootApplication(args.gitops, n, args.argocdValues, args.argocdChartRepoURL)),
       {
         ...afterArgoCd,
         // The project must outlive the app: deleting the app cascades through the project's rules.
@@ -244,6 +256,10 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
         JSON.stringify({
           gitops: { repoURL, targetRevision, path, syncPolicy, retryLimit },
           values: args.argocdValues,
+          // A chart mirror changes what Argo CD's own Application reads.
+          ...(args.argocdChartRepoURL && args.argocdChartRepoURL !== ARGOCD_CHART.repo
+            ? { chart: args.argocdChartRepoURL }
+            : {}),
         }),
       )
       .digest("hex");

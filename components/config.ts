@@ -6,6 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import * as YAML from "yaml";
 import { z } from "zod";
 import { cidrsOverlap, formatCidr, parseCidr } from "./cidr";
 
@@ -15,7 +16,7 @@ export const NAMESPACE = "platform";
 export const ENVIRONMENTS = ["dev", "stage", "prod"] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-export const CLUSTER_PROVIDERS = ["k3d", "eks", "doks", "gke"] as const;
+export const CLUSTER_PROVIDERS = ["k3d", "eks", "doks", "gke", "existing"] as const;
 export type ClusterProvider = (typeof CLUSTER_PROVIDERS)[number];
 
 export const SYNC_POLICIES = ["automated", "manual"] as const;
@@ -32,6 +33,8 @@ export const DEFAULTS = {
   k3sImage: "rancher/k3s:v1.35.5-k3s1",
   /** Image of the optional local registry. */
   registryImage: "docker.io/library/registry:2.8.3",
+  /** Where the argo-cd chart is published (argo-helm's Helm repository). */
+  argocdChartRepository: "https://argoproj.github.io/argo-helm",
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -74,6 +77,31 @@ const EXACT_SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 const exactVersion = z
   .string({ error: "must be an exact chart version like 10.1.1" })
   .regex(EXACT_SEMVER, { error: "must be an exact chart version like 10.1.1 (no ranges, wildcards or 'latest')" });
+
+/** Hosts a plain-HTTP chart repository may be on: this machine only. */
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/**
+ * Where the argo-cd chart is pulled from: an https Helm repository (a mirror like Artifactory or
+ * Harbor, or argo-helm itself) or an `oci://` registry; plain http only on this machine.
+ */
+const chartRepository = rule("must be a Helm repository URL", (s) => {
+  const example =
+    "must be an https:// Helm repository or an oci:// registry, like https://argoproj.github.io/argo-helm or oci://ghcr.io/argoproj/argo-helm";
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return example;
+  }
+  if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+    return "must use https:// (plain http:// only for a repository on 127.0.0.1 or localhost)";
+  }
+  if (!["https:", "http:", "oci:"].includes(url.protocol) || !url.hostname) return example;
+  if (url.username || url.password) return "must not hold credentials";
+  if (url.search || url.hash) return "must not have a query or fragment";
+  return undefined;
+});
 
 /**
  * An image reference pinned to an exact version: a digest, or a tag that holds a full x.y.z
@@ -408,6 +436,14 @@ const gkeSchema = block({
     .optional(),
 });
 
+/** A cluster made elsewhere (kind, minikube, Docker Desktop, another stack or team). */
+const existingSchema = block({
+  /** The kubeconfig context to use; default: its current-context. */
+  context: z.string({ error: "must be a kubeconfig context name" }).min(1, { error: "must not be empty" }).optional(),
+  httpPort: port().default(80),
+  httpsPort: port().default(443),
+});
+
 const clusterSchema = z.discriminatedUnion(
   "provider",
   [
@@ -420,6 +456,12 @@ const clusterSchema = z.discriminatedUnion(
     block({ provider: z.literal("eks"), name: clusterName.optional(), protect: bool().optional(), eks: eksSchema }),
     block({ provider: z.literal("doks"), name: clusterName.optional(), protect: bool().optional(), doks: doksSchema }),
     block({ provider: z.literal("gke"), name: clusterName.optional(), protect: bool().optional(), gke: gkeSchema }),
+    block({
+      provider: z.literal("existing"),
+      name: clusterName.optional(),
+      protect: bool().optional(),
+      existing: existingSchema.prefault({}),
+    }),
   ],
   {
     error: (iss) =>
@@ -431,6 +473,7 @@ const clusterSchema = z.discriminatedUnion(
 
 const argocdSchema = block({
   chartVersion: exactVersion.default(DEFAULTS.argocdChartVersion),
+  chartRepository: chartRepository.default(DEFAULTS.argocdChartRepository),
   hostname: hostname.optional(),
   ha: bool().optional(),
   ingressClassName: z
@@ -495,6 +538,7 @@ export const platformSchema = block({
   gitopsCredentials: credentialsSchema.optional(),
   lifecycle: lifecycleSchema.prefault({}),
   sealedSecretsKey: sealedSecretsKeySchema.optional(),
+  kubeconfig: z.string({ error: "must be the text of a kubeconfig file" }).optional(),
 });
 
 /** The top-level keys, in the order Pulumi.yaml declares them. */
@@ -510,7 +554,7 @@ const OBJECT_KEYS: ReadonlySet<string> = new Set([
   "sealedSecretsKey",
 ]);
 /** Keys whose values must never be printed or stored in plain text. */
-const SECRET_KEYS: ReadonlySet<string> = new Set(["gitopsCredentials", "sealedSecretsKey"]);
+const SECRET_KEYS: ReadonlySet<string> = new Set(["gitopsCredentials", "sealedSecretsKey", "kubeconfig"]);
 
 // ---------------------------------------------------------------------------------------------
 // The typed result the components take.
@@ -572,6 +616,18 @@ export interface DoksSettings {
   token?: pulumi.Output<string>;
 }
 
+export interface ExistingSettings {
+  /** The kubeconfig as given, with its current-context set to `context`. A Pulumi secret. */
+  kubeconfig: pulumi.Output<string>;
+  /** The context the program uses. */
+  context: string;
+  /** The API server of that context: the cluster's identity (a new one replaces what is on it). */
+  server: string;
+  /** Ports the cluster's ingress is reached on from outside (80 and 443 unless mapped elsewhere). */
+  httpPort: number;
+  httpsPort: number;
+}
+
 export interface GkeSettings {
   project: string;
   region: string;
@@ -608,10 +664,13 @@ export type ClusterConfig = ClusterCommon &
     | { provider: "eks"; eks: EksSettings }
     | { provider: "doks"; doks: DoksSettings }
     | { provider: "gke"; gke: GkeSettings }
+    | { provider: "existing"; existing: ExistingSettings }
   );
 
 export interface ArgoCdConfig {
   chartVersion: string;
+  /** The Helm repository (https) or OCI registry (`oci://`) the argo-cd chart is pulled from. */
+  chartRepository: string;
   /** Hostname of the Argo CD UI and API. */
   hostname: string;
   /** HA mode: redis-ha and two or more replicas of server, repo-server and applicationset. */
@@ -746,11 +805,13 @@ export function parseConfig(
     if (!fullKey.startsWith(`${NAMESPACE}:`)) continue;
     const key = fullKey.slice(NAMESPACE.length + 1);
     const value = OBJECT_KEYS.has(key) ? parseObject(text) : text;
-    // Pulumi.yaml declares optional object keys with `default: {}`: an empty object is "not set".
-    if (isEmptyObject(value)) continue;
+    // Pulumi.yaml declares optional keys with `default: {}` (objects) or `""`: empty is "not set".
+    if (isEmptyObject(value) || value === "") continue;
     raw[key] = value;
     if (SECRET_KEYS.has(key) && !isSecret(fullKey)) {
-      problems.push(mustBeEncrypted(fullKey, `--path ${fullKey}.<field> <value>`));
+      problems.push(
+        mustBeEncrypted(fullKey, OBJECT_KEYS.has(key) ? `--path ${fullKey}.<field> <value>` : `${fullKey} < <file>`),
+      );
     }
   }
 
@@ -785,6 +846,14 @@ export function parseConfig(
     case "gke":
       cluster = { ...common, provider: "gke", gke: gkeSettings(c.gke, environment, problems) };
       break;
+    case "existing":
+      cluster = { ...common, provider: "existing", existing: existingSettings(c.existing, v.kubeconfig, problems) };
+      break;
+  }
+  if (c.provider !== "existing" && v.kubeconfig !== undefined) {
+    problems.push(
+      `${NAMESPACE}:kubeconfig is read only when ${NAMESPACE}:cluster.provider is existing (got provider ${c.provider}); remove it with \`pulumi config rm ${NAMESPACE}:kubeconfig\``,
+    );
   }
 
   const isLocal = cluster.provider === "k3d";
@@ -835,6 +904,7 @@ export function parseConfig(
     cluster,
     argocd: {
       chartVersion: v.argocd.chartVersion,
+      chartRepository: v.argocd.chartRepository.replace(/\/+$/, ""),
       hostname: hostnameValue,
       ha: v.argocd.ha ?? environment === "prod",
       ingressClassName: v.argocd.ingressClassName,
@@ -978,6 +1048,86 @@ function doksSettings(
     nodePools: nodePools(`${key}.nodePools`, d.nodePools ?? defaults, environment, problems),
     ...(token !== undefined && token !== "" ? { token: pulumi.secret(token) } : {}),
   };
+}
+
+/** The context of a kubeconfig the program uses, and the API server it points at. */
+export interface KubeconfigTarget {
+  context: string;
+  server: string;
+}
+
+/**
+ * Finds the context a kubeconfig is used with (`context`, or its current-context) and that
+ * context's API server, or says in one phrase what is wrong. Never quotes the kubeconfig.
+ */
+export function kubeconfigTarget(text: string, context: string | undefined): KubeconfigTarget | string {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    const line = e instanceof YAML.YAMLError && e.linePos ? ` (YAML error on line ${e.linePos[0].line})` : "";
+    return `is not a kubeconfig: it does not parse as YAML${line}`;
+  }
+  const config = doc as
+    | {
+        contexts?: { name?: unknown; context?: { cluster?: unknown; user?: unknown } }[];
+        clusters?: { name?: unknown; cluster?: { server?: unknown } }[];
+        users?: { name?: unknown }[];
+        "current-context"?: unknown;
+      }
+    | null
+    | undefined;
+  if (!config || typeof config !== "object" || !Array.isArray(config.contexts) || !Array.isArray(config.clusters)) {
+    return "is not a kubeconfig: it has no contexts and clusters lists (export one with `kubectl config view --raw --minify`)";
+  }
+  const names = config.contexts.map((c) => String(c.name));
+  const wanted = context ?? (typeof config["current-context"] === "string" ? config["current-context"] : undefined);
+  if (!wanted) {
+    return `has no current-context: set ${NAMESPACE}:cluster.existing.context to one of ${names.join(", ") || "(none)"}`;
+  }
+  const entry = config.contexts.find((c) => c.name === wanted);
+  if (!entry) {
+    return `has no context "${wanted}" (its contexts: ${names.join(", ") || "none"})`;
+  }
+  const cluster = config.clusters.find((c) => c.name === entry.context?.cluster);
+  const server = cluster?.cluster?.server;
+  if (typeof server !== "string" || !/^https?:\/\//.test(server)) {
+    return `context "${wanted}" names cluster ${JSON.stringify(entry.context?.cluster ?? null)}, which has no https:// server in its clusters list`;
+  }
+  const users = Array.isArray(config.users) ? config.users : [];
+  if (entry.context?.user !== undefined && !users.some((u) => u.name === entry.context?.user)) {
+    return `context "${wanted}" names user ${JSON.stringify(entry.context.user)}, which is not in its users list`;
+  }
+  return { context: wanted, server };
+}
+
+function existingSettings(
+  e: z.output<typeof existingSchema>,
+  kubeconfig: string | undefined,
+  problems: string[],
+): ExistingSettings {
+  const key = `${NAMESPACE}:kubeconfig`;
+  const fallback = { context: e.context ?? "", server: "", httpPort: e.httpPort, httpsPort: e.httpsPort };
+  if (kubeconfig === undefined || kubeconfig.trim() === "") {
+    problems.push(
+      `${key} is required when ${NAMESPACE}:cluster.provider is existing: the kubeconfig of that cluster, set with \`pulumi config set --secret ${key} < kubeconfig.yaml\``,
+    );
+    return { ...fallback, kubeconfig: pulumi.secret("") };
+  }
+  const target = kubeconfigTarget(kubeconfig, e.context);
+  if (typeof target === "string") {
+    problems.push(`${key} ${target}`);
+    return { ...fallback, kubeconfig: pulumi.secret("") };
+  }
+  return { ...fallback, ...target, kubeconfig: pulumi.secret(withCurrentContext(kubeconfig, target.context)) };
+}
+
+/** The kubeconfig with `current-context` set, so that kubectl and the lifecycle commands agree with the provider. */
+function withCurrentContext(text: string, context: string): string {
+  const doc = YAML.parseDocument(text);
+  if (doc.get("current-context") === context) return text;
+  doc.set("current-context", context);
+  return doc.toString();
 }
 
 /** DigitalOcean's provider key; read here because the cluster's explicit provider gets it as an arg. */

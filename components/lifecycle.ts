@@ -57,7 +57,7 @@ function lifecycleCommand(
 export interface GitOpsDrainArgs extends ClusterAccess {
   /** How long the drain waits for the apps, load balancers and volumes to go. */
   timeoutSeconds: number;
-  /** Ephemeral stacks: a cluster that cannot be reached counts as drained. */
+  /** A cluster that cannot be reached counts as drained (ephemeral stacks, and k3d). */
   allowUnreachable: boolean;
   /**
    * What must still run while the drain does: Argo CD (its finalizers do the deleting). The drain

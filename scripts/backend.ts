@@ -7,6 +7,15 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+/**
+ * For a destroy: pulumi-kubernetes then drops the objects of a cluster it cannot reach from state
+ * instead of failing on them. Only for destroys (never set in the provider, where it would make
+ * every `pulumi refresh` during an outage drop them too), and only where the cluster goes with
+ * the stack or the stack is ephemeral: the GitOps drain still stops a destroy that would leave
+ * cloud resources behind.
+ */
+export const DELETE_UNREACHABLE = { PULUMI_K8S_DELETE_UNREACHABLE: "true" } as const;
+
 /** The project directory (Pulumi.yaml). */
 export const ROOT = path.resolve(__dirname, "..");
 

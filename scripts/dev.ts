@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import type { ClusterProvider } from "../components/config";
-import { backendEnv, ROOT } from "./backend";
+import { backendEnv, DELETE_UNREACHABLE, ROOT } from "./backend";
 import { CONFIG_KEY, ensureSealedSecretsKey } from "./sealed-secrets-key";
 
 const DEFAULT_STACK = "dev";
@@ -38,19 +38,26 @@ function needs(command: Command, provider: ClusterProvider): Tool[] {
     eks: ["aws"],
     doks: [],
     gke: ["gke-gcloud-auth-plugin"],
+    // The stack's own kubeconfig reaches it; nothing else is called.
+    existing: [],
   };
   return ["pulumi", ...cluster[provider]];
 }
 
-/** The stack's `platform:cluster.provider`, from Pulumi.<stack>.yaml; k3d when there is none. */
-function clusterKind(stack: string): ClusterProvider {
+/**
+ * The stack's `platform:cluster.provider` (k3d when there is no stack file) and
+ * `platform:lifecycle.ephemeral`, from Pulumi.<stack>.yaml.
+ */
+function stackKind(stack: string): { provider: ClusterProvider; ephemeral: boolean } {
   const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) return "k3d";
+  if (!fs.existsSync(file)) return { provider: "k3d", ephemeral: false };
   const parsed = YAML.parse(fs.readFileSync(file, "utf8")) as {
-    config?: Record<string, { provider?: unknown } | undefined>;
+    config?: Record<string, { provider?: unknown; ephemeral?: unknown } | undefined>;
   } | null;
-  const provider = parsed?.config?.["platform:cluster"]?.provider;
-  return provider === "eks" || provider === "doks" || provider === "gke" ? provider : "k3d";
+  const p = parsed?.config?.["platform:cluster"]?.provider;
+  const ephemeral = String(parsed?.config?.["platform:lifecycle"]?.ephemeral) === "true";
+  const provider = p === "eks" || p === "doks" || p === "gke" || p === "existing" ? p : "k3d";
+  return { provider, ephemeral };
 }
 // The policy pack (policy/) runs with every preview and update, as in CI.
 const PULUMI_VERB: Record<Command, string[]> = {
@@ -82,9 +89,18 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; inher
   });
 }
 
+/** How each tool prints its version: `aws version` and `gke-gcloud-auth-plugin version` are no commands. */
+const VERSION_ARGS: Record<Tool, string[]> = {
+  pulumi: ["version"],
+  docker: ["--version"],
+  k3d: ["version"],
+  aws: ["--version"],
+  "gke-gcloud-auth-plugin": ["--version"],
+};
+
 function found(tool: Tool): boolean {
-  const r = run(tool, ["version"]);
-  return !r.error;
+  const r = run(tool, VERSION_ARGS[tool]);
+  return !r.error && r.status === 0;
 }
 
 /** Stops with one line at the first missing prerequisite. */
@@ -134,7 +150,7 @@ function main(argv: string[]): number {
   }
   const cmd = command as Command;
   const { stack, rest } = splitStack(flags);
-  const provider = clusterKind(stack);
+  const { provider, ephemeral } = stackKind(stack);
   checkPrerequisites(cmd, provider);
 
   const { env, local } = backendEnv();
@@ -167,7 +183,12 @@ function main(argv: string[]): number {
 
   // A DOKS kubeconfig in state expires after a week; --run-program reads a fresh one first.
   const fresh = cmd === "down" && provider === "doks" && !rest.includes("--run-program") ? ["--run-program"] : [];
-  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...fresh, ...rest], { env, inherit: true });
+  // A cluster that goes with the stack, or an ephemeral one, may already be gone: drop its objects.
+  const destroyEnv = cmd === "down" && (provider !== "existing" || ephemeral) ? DELETE_UNREACHABLE : {};
+  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...fresh, ...rest], {
+    env: { ...env, ...destroyEnv },
+    inherit: true,
+  });
   if (result.status === 0 && cmd === "up") {
     const on = stack === DEFAULT_STACK ? "" : ` --stack ${stack}`;
     console.log(

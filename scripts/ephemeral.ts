@@ -18,7 +18,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import type * as automation from "@pulumi/pulumi/automation";
 import * as YAML from "yaml";
-import { backendEnv, ROOT } from "./backend";
+import { backendEnv, ROOT, DELETE_UNREACHABLE } from "./backend";
 import {
   checkStackName,
   configJson,
@@ -198,6 +198,8 @@ async function destroyAndRemove(ws: automation.LocalWorkspace, name: string): Pr
   console.log(`Destroying ${name} ...`);
   try {
     const stack = await auto().Stack.select(name, ws);
+    // An ephemeral stack's destroy completes when its cluster is already gone.
+    Object.assign(ws.envVars, DELETE_UNREACHABLE);
     await stack.destroy({ onOutput: (out) => process.stdout.write(out), remove: true });
     console.log(`Destroyed and removed ${name}.`);
     return true;

@@ -87,6 +87,7 @@ describe("config", () => {
         },
         argocd: {
           chartVersion: "10.1.1",
+          chartRepository: "https://argoproj.github.io/argo-helm",
           hostname: "argocd.dev.127.0.0.1.nip.io",
           ha: false,
           ingressClassName: "traefik",
@@ -157,7 +158,7 @@ describe("config", () => {
       [
         "a misspelt top-level key",
         { ...devConfig(), "platform:clustr": { provider: "k3d" } },
-        "platform:clustr is not a known config key; did you mean platform:cluster? (known: platform:environment, platform:cluster, platform:argocd, platform:gitops, platform:gitopsCredentials, platform:lifecycle, platform:sealedSecretsKey)",
+        "platform:clustr is not a known config key; did you mean platform:cluster? (known: platform:environment, platform:cluster, platform:argocd, platform:gitops, platform:gitopsCredentials, platform:lifecycle, platform:sealedSecretsKey, platform:kubeconfig)",
       ],
       [
         "a misspelt nested key",
@@ -217,7 +218,7 @@ describe("config", () => {
       [
         "an unknown provider",
         withCluster({ provider: "aks" }),
-        'platform:cluster.provider must be one of k3d | eks | doks | gke (got "aks")',
+        'platform:cluster.provider must be one of k3d | eks | doks | gke | existing (got "aks")',
       ],
       [
         "a k3d block under another provider",
@@ -306,7 +307,7 @@ describe("config", () => {
       [
         "a cluster given as a string",
         { ...devConfig(), "platform:cluster": "k3d" },
-        'platform:cluster must be an object with a provider (k3d | eks | doks | gke) and its block (got "k3d")',
+        'platform:cluster must be an object with a provider (k3d | eks | doks | gke | existing) and its block (got "k3d")',
       ],
     ];
 
@@ -511,6 +512,149 @@ describe("config", () => {
           "platform:sealedSecretsKey.privateKey must be a PEM RSA private key (-----BEGIN PRIVATE KEY-----)",
         ],
       );
+    });
+  });
+  describe("a cluster made elsewhere (provider existing)", () => {
+    const KUBECONFIG = "platform:kubeconfig";
+    const kubeconfig = (current = "kind-platform") =>
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        `current-context: ${current}`,
+        "clusters:",
+        "  - name: kind-platform",
+        "    cluster: { server: 'https://127.0.0.1:39211', certificate-authority-data: Q0EK }",
+        "  - name: staging",
+        "    cluster: { server: 'https://k8s.staging.example.com' }",
+        "contexts:",
+        "  - name: kind-platform",
+        "    context: { cluster: kind-platform, user: kind-platform }",
+        "  - name: staging",
+        "    context: { cluster: staging, user: ops }",
+        "users:",
+        "  - name: kind-platform",
+        "    user: { token: s3cr3t-token }",
+        "  - name: ops",
+        "    user: { token: other-token }",
+        "",
+      ].join("\n");
+    /** An existing-cluster dev stack; `null` leaves platform:kubeconfig out. */
+    const existing = (block: Raw = {}, text: string | null = kubeconfig()): Raw => ({
+      ...devConfig(),
+      "platform:cluster": { provider: "existing", ...(Object.keys(block).length ? { existing: block } : {}) },
+      "platform:argocd": { hostname: "argocd.dev.example.com" },
+      ...(text === null ? {} : { [KUBECONFIG]: text }),
+    });
+    const secret = { secret: [KUBECONFIG] };
+
+    it("uses the kubeconfig's current context, its API server as the cluster's identity, and ports 80/443", async () => {
+      const cfg = parse(existing(), secret);
+      assert.ok(cfg.cluster.provider === "existing", "not an existing cluster");
+      assert.equal(cfg.cluster.existing.context, "kind-platform");
+      assert.equal(cfg.cluster.existing.server, "https://127.0.0.1:39211");
+      assert.deepEqual([cfg.cluster.existing.httpPort, cfg.cluster.existing.httpsPort], [80, 443]);
+      const out = await unwrap(cfg.cluster.existing.kubeconfig);
+      assert.equal(out.secret, true, "the kubeconfig must stay a Pulumi secret");
+      assert.equal(out.value, kubeconfig(), "an unchanged current-context leaves the text as given");
+      assert.equal(cfg.argocd.tls.enabled, true, "TLS defaults on, as on the clouds");
+    });
+
+    it("switches to the named context, so kubectl and the lifecycle commands use the same one", async () => {
+      const cfg = parse(existing({ context: "staging", httpPort: 8080 }), secret);
+      assert.ok(cfg.cluster.provider === "existing", "not an existing cluster");
+      assert.equal(cfg.cluster.existing.server, "https://k8s.staging.example.com");
+      assert.equal(cfg.cluster.existing.httpPort, 8080);
+      const text = (await unwrap(cfg.cluster.existing.kubeconfig)).value;
+      assert.match(text, /^current-context: staging$/m);
+      assert.match(text, /s3cr3t-token/, "the rest of the kubeconfig is kept");
+    });
+
+    it("refuses a missing, plain-text, unparsable or incomplete kubeconfig with one line each, never quoting it", () => {
+      assert.deepEqual(problems(existing({}, null)), [
+        "platform:kubeconfig is required when platform:cluster.provider is existing: the kubeconfig of that cluster, set with `pulumi config set --secret platform:kubeconfig < kubeconfig.yaml`",
+      ]);
+      assert.deepEqual(problems(existing({}, "")), [
+        "platform:kubeconfig is required when platform:cluster.provider is existing: the kubeconfig of that cluster, set with `pulumi config set --secret platform:kubeconfig < kubeconfig.yaml`",
+      ]);
+      assert.deepEqual(problems(existing()), [
+        "platform:kubeconfig must be stored encrypted: set it with `pulumi config set --secret platform:kubeconfig < <file>`",
+      ]);
+      const cases: [string, string][] = [
+        [
+          "clusters: [oops\n  token: s3cr3t-token",
+          "platform:kubeconfig is not a kubeconfig: it does not parse as YAML",
+        ],
+        [
+          "token: s3cr3t-token\n",
+          "platform:kubeconfig is not a kubeconfig: it has no contexts and clusters lists (export one with `kubectl config view --raw --minify`)",
+        ],
+        [kubeconfig("gone"), 'platform:kubeconfig has no context "gone" (its contexts: kind-platform, staging)'],
+        [
+          kubeconfig().replace("current-context: kind-platform\n", ""),
+          "platform:kubeconfig has no current-context: set platform:cluster.existing.context to one of kind-platform, staging",
+        ],
+        [
+          kubeconfig().replace("user: kind-platform }", "user: nobody }"),
+          'platform:kubeconfig context "kind-platform" names user "nobody", which is not in its users list',
+        ],
+        [
+          kubeconfig().replace("server: 'https://127.0.0.1:39211', ", ""),
+          'platform:kubeconfig context "kind-platform" names cluster "kind-platform", which has no https:// server in its clusters list',
+        ],
+      ];
+      for (const [text, line] of cases) {
+        const got = problems(existing({}, text), secret);
+        assert.equal(got.length, 1, `one line for ${line}: ${got.join(" | ")}`);
+        assert.ok(got[0]?.startsWith(line), `expected "${line}", got "${got[0]}"`);
+        assert.doesNotMatch(got[0] ?? "", /s3cr3t/, "the kubeconfig's content must never be printed");
+      }
+      assert.deepEqual(problems(existing({ context: "staging", contxt: "x" }), secret), [
+        'platform:cluster.existing has unknown key "contxt" (did you mean "context"?); allowed: context, httpPort, httpsPort',
+      ]);
+    });
+
+    it("refuses a kubeconfig on a stack whose cluster the program makes itself", () => {
+      assert.deepEqual(problems({ ...devConfig(), "platform:kubeconfig": kubeconfig() }, secret), [
+        "platform:kubeconfig is read only when platform:cluster.provider is existing (got provider k3d); remove it with `pulumi config rm platform:kubeconfig`",
+      ]);
+    });
+
+    it("needs a hostname for Argo CD, as the clouds do", () => {
+      const raw = existing();
+      delete raw["platform:argocd"];
+      assert.deepEqual(problems(raw, secret), [
+        "platform:argocd.hostname is required when platform:cluster.provider is existing (a DNS name you control, like argocd.example.com)",
+      ]);
+    });
+  });
+
+  describe("the argo-cd chart's repository", () => {
+    const repo = (chartRepository: unknown) => withArgocd({ chartRepository });
+
+    it("takes an https mirror or an oci:// registry, without a trailing slash", () => {
+      assert.equal(
+        parse(repo("https://charts.example.com/argo/")).argocd.chartRepository,
+        "https://charts.example.com/argo",
+      );
+      assert.equal(
+        parse(repo("oci://ghcr.io/argoproj/argo-helm")).argocd.chartRepository,
+        "oci://ghcr.io/argoproj/argo-helm",
+      );
+      assert.equal(parse(repo("http://127.0.0.1:8879")).argocd.chartRepository, "http://127.0.0.1:8879");
+    });
+
+    it("refuses plain http off this machine, credentials in the URL, and what is no URL", () => {
+      assert.deepEqual(problems(repo("http://charts.example.com")), [
+        'platform:argocd.chartRepository must use https:// (plain http:// only for a repository on 127.0.0.1 or localhost) (got "http://charts.example.com")',
+      ]);
+      assert.deepEqual(problems(repo("https://bob:hunter2@charts.example.com")), [
+        'platform:argocd.chartRepository must not hold credentials (got "https://***@charts.example.com")',
+      ]);
+      for (const bad of ["argo-helm", "git@github.com:argoproj/argo-helm.git", "s3://charts"]) {
+        assert.deepEqual(problems(repo(bad)), [
+          `platform:argocd.chartRepository must be an https:// Helm repository or an oci:// registry, like https://argoproj.github.io/argo-helm or oci://ghcr.io/argoproj/argo-helm (got ${JSON.stringify(bad)})`,
+        ]);
+      }
     });
   });
 });

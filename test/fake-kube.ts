@@ -7,13 +7,16 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Collection = "applications" | "services" | "ingresses" | "persistentvolumes" | "persistentvolumeclaims";
+export type Collection =
+  "applications" | "applicationsets" | "services" | "ingresses" | "persistentvolumes" | "persistentvolumeclaims";
 
 export interface FakeObject {
   metadata: {
     name: string;
     namespace?: string;
     annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string }[];
     deletionTimestamp?: string;
   };
   spec?: Record<string, unknown>;
@@ -34,6 +37,7 @@ interface Entry {
 
 const PATHS: Record<Collection, { prefix: string; namespaced: boolean }> = {
   applications: { prefix: "/apis/argoproj.io/v1alpha1", namespaced: true },
+  applicationsets: { prefix: "/apis/argoproj.io/v1alpha1", namespaced: true },
   services: { prefix: "/api/v1", namespaced: true },
   ingresses: { prefix: "/apis/networking.k8s.io/v1", namespaced: true },
   persistentvolumes: { prefix: "/api/v1", namespaced: false },

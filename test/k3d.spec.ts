@@ -95,10 +95,15 @@ describe("k3d cluster", () => {
       const cmd = rec.one("command:local:Command");
       const inputs = plain(cmd.inputs) as Record<string, any>;
       assert.match(inputs["create"], /k3d cluster create --config "\$dir\/k3d\.yaml"/);
-      assert.match(inputs["delete"], /k3d cluster delete "\$K3D_CLUSTER"/);
-      assert.equal(inputs["environment"]["K3D_CLUSTER"], "platform-dev");
+      assert.match(inputs["delete"], /k3d cluster delete "\$PLATFORM_K3D_CLUSTER"/);
+      assert.equal(inputs["environment"]["PLATFORM_K3D_CLUSTER"], "platform-dev");
       assert.deepEqual(
-        YAML.parse(inputs["environment"]["K3D_CONFIG"]),
+        Object.keys(inputs["environment"]).filter((k) => k.startsWith("K3D_")),
+        [],
+        "k3d 5.7.5+ reads K3D_* variables as its own settings (K3D_CONFIG as its config file's path)",
+      );
+      assert.deepEqual(
+        YAML.parse(inputs["environment"]["PLATFORM_K3D_CONFIG"]),
         k3d.k3dConfigDocument({ name: "platform-dev", k3d: settings() }),
       );
       assert.equal(inputs["logging"], "stderr", "stdout carries the kubeconfig and must not be logged");
@@ -147,9 +152,15 @@ describe("k3d cluster", () => {
       assert.deepEqual(cluster.ingressPorts, { http: 8080, https: 8443 });
     });
 
-    it("lets a destroy finish when the cluster is already gone", () => {
+    it("lets a destroy finish when the cluster is already gone: what is on it goes with it, nothing holds cloud resources", () => {
+      assert.equal(cluster.deletesEverythingOnIt.constructor.name, "Command", "the k3d cluster is its Command");
+      assert.equal(cluster.holdsCloudResources, false);
       const provider = rec.one("pulumi:providers:kubernetes");
-      assert.equal(provider.inputs["deleteUnreachable"], "true");
+      assert.equal(
+        provider.inputs["deleteUnreachable"],
+        undefined,
+        "in the provider, every refresh while Docker is down would drop the cluster's objects from state",
+      );
     });
 
     it("ties its Kubernetes provider to this very cluster, so a re-created one (same server) replaces what was on it", () => {
@@ -184,17 +195,25 @@ describe("k3d cluster", () => {
       bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-k3d-"));
       log = path.join(bin, "calls.log");
       // Records each call. Flag files steer it: "exists" (platform-dev is listed), "docker-down"
-      // (k3d cannot reach Docker), "no-kubeconfig" (reading the kubeconfig fails).
+      // (k3d cannot reach Docker), "no-kubeconfig" (reading the kubeconfig fails). As k3d 5.7.5
+      // and later do (cmd/util/config: viper AutomaticEnv, prefix K3D), it takes K3D_CONFIG as
+      // its config file's path; as every k3d does (cmd/root.go), it logs info lines, and debug
+      // lines under LOG_LEVEL=debug, to stdout.
       fs.writeFileSync(
         path.join(bin, "k3d"),
         `#!/bin/sh
 echo "$*" >> "${log}"
+if [ -n "\${K3D_CONFIG:-}" ] && [ ! -f "\${K3D_CONFIG}" ]; then
+  echo "FATA[0000] Failed to stat config file \${K3D_CONFIG}: no such file or directory" >&2; exit 1
+fi
+[ "\${LOG_LEVEL:-}" = debug ] && echo "DEBU[0000] Runtime Info: docker"
 [ -f "${bin}/docker-down" ] && { echo "FATA Failed to list nodes: Cannot connect to the Docker daemon" >&2; exit 1; }
 case "$1 $2" in
-  "cluster create") cp "$4" "${bin}/seen-config.yaml"; echo "INFO creating" ;;
+  "cluster create") cp "$4" "${bin}/seen-config.yaml"; echo "INFO[0000] creating" ;;
   "cluster list") echo "platform-dev-2   1/1   2/2   true"; [ -f "${bin}/exists" ] && echo "platform-dev   1/1   2/2   true" ;;
-  "cluster delete") echo "INFO deleted" ;;
-  "kubeconfig get") [ -f "${bin}/no-kubeconfig" ] && exit 1; printf 'apiVersion: v1\\nkind: Config\\n' ;;
+  "cluster delete") echo "INFO[0000] deleted" ;;
+  "kubeconfig write") [ -f "${bin}/no-kubeconfig" ] && exit 1; [ "$4" = --output ] || exit 2
+    printf 'apiVersion: v1\\nkind: Config\\n' > "$5"; echo "INFO[0000] wrote $5" ;;
 esac
 exit 0
 `,
@@ -207,11 +226,11 @@ exit 0
       for (const f of [log, flag("exists"), flag("docker-down"), flag("no-kubeconfig")]) fs.rmSync(f, { force: true });
     });
 
-    function runScript(which: "create" | "update" | "delete") {
+    function runScript(which: "create" | "update" | "delete", extraEnv: Record<string, string> = {}) {
       const inputs = plain(rec.one("command:local:Command").inputs) as Record<string, any>;
       const r = spawnSync("/bin/sh", ["-c", inputs[which]], {
         encoding: "utf8",
-        env: { ...process.env, ...inputs["environment"], PATH: `${bin}:${process.env["PATH"]}` },
+        env: { ...process.env, ...inputs["environment"], ...extraEnv, PATH: `${bin}:${process.env["PATH"]}` },
       });
       const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
       return { ...r, calls };
@@ -221,9 +240,9 @@ exit 0
       const r = runScript("create");
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, "apiVersion: v1\nkind: Config\n", "stdout must be the kubeconfig alone");
-      assert.match(r.stderr, /INFO creating/, "k3d's own output goes to stderr");
+      assert.match(r.stderr, /INFO\[0000\] creating/, "k3d's own output goes to stderr");
       assert.match(r.calls[0]!, /^cluster create --config \S+\/k3d\.yaml$/);
-      assert.equal(r.calls[1], "kubeconfig get platform-dev");
+      assert.match(r.calls[1]!, /^kubeconfig write platform-dev --output \S+\/kubeconfig$/);
       assert.deepEqual(
         YAML.parse(fs.readFileSync(path.join(bin, "seen-config.yaml"), "utf8")),
         k3d.k3dConfigDocument({ name: "platform-dev", k3d: settings() }),
@@ -236,13 +255,25 @@ exit 0
       fs.writeFileSync(flag("no-kubeconfig"), "");
       const r = runScript("create");
       assert.notEqual(r.status, 0);
-      assert.deepEqual(r.calls.slice(1), ["kubeconfig get platform-dev", "cluster delete platform-dev"]);
+      assert.match(r.calls[1]!, /^kubeconfig write platform-dev /);
+      assert.deepEqual(r.calls.slice(2), ["cluster delete platform-dev"]);
     });
 
     it("update only re-reads the kubeconfig", () => {
       const r = runScript("update");
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(r.calls, ["kubeconfig get platform-dev"]);
+      assert.equal(r.stdout, "apiVersion: v1\nkind: Config\n");
+      assert.equal(r.calls.length, 1);
+      assert.match(r.calls[0]!, /^kubeconfig write platform-dev --output /);
+    });
+
+    it("keeps k3d's own log out of the kubeconfig, also with LOG_LEVEL=debug", () => {
+      for (const which of ["create", "update"] as const) {
+        const r = runScript(which, { LOG_LEVEL: "debug" });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, "apiVersion: v1\nkind: Config\n", `${which}: stdout must be the kubeconfig alone`);
+        assert.match(r.stderr, /DEBU/, `${which}: k3d's debug lines go to stderr`);
+      }
     });
 
     it("delete removes an existing cluster", () => {

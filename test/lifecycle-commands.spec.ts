@@ -13,8 +13,15 @@ import { FakeKube, type FakeObject, kubeconfigFor } from "./fake-kube";
 const NS = "argocd";
 const ROOT_APP = "platform-root";
 
-const app = (name: string, status?: Record<string, unknown>): FakeObject => ({
-  metadata: { name, namespace: NS },
+/** An Application; every one but the root is one the root app synced, unless `syncedBy` says otherwise. */
+const app = (name: string, status?: Record<string, unknown>, syncedBy: string | null = ROOT_APP): FakeObject => ({
+  metadata: {
+    name,
+    namespace: NS,
+    ...(name !== ROOT_APP && syncedBy
+      ? { annotations: { "argocd.argoproj.io/tracking-id": `${syncedBy}:argoproj.io/Application:${NS}/${name}` } }
+      : {}),
+  },
   spec: { project: "platform-tools" },
   ...(status ? { status } : {}),
 });
@@ -73,6 +80,48 @@ describe("the GitOps drain, against a stand-in API server", () => {
     lines = [];
   });
   afterEach(() => fake.stop());
+
+  it("waits only for what the root app owns: its children, theirs, and their ApplicationSets' apps; never an app made by hand", async () => {
+    const generated: FakeObject = {
+      metadata: {
+        name: "team-a-preview",
+        namespace: NS,
+        ownerReferences: [{ apiVersion: "argoproj.io/v1alpha1", kind: "ApplicationSet", name: "previews", uid: "1" }],
+      },
+    };
+    fake
+      .add("applications", app(ROOT_APP), {
+        deleteTakes: 1,
+        onGone: [
+          { collection: "applications", name: "workloads", after: 1 },
+          { collection: "applications", name: "team-a", after: 2 },
+          { collection: "applications", name: "team-a-preview", after: 3 },
+        ],
+      })
+      .add("applications", app("workloads"))
+      .add("applications", app("team-a", undefined, "workloads"))
+      .add("applications", generated)
+      .add("applicationsets", {
+        metadata: {
+          name: "previews",
+          namespace: NS,
+          annotations: { "argocd.argoproj.io/tracking-id": `workloads:argoproj.io/ApplicationSet:${NS}/previews` },
+        },
+      })
+      .add("applications", app("made-by-hand", undefined, null))
+      .add("applications", app("another-teams", undefined, "their-root"));
+    const kube = connect(await fake.start());
+
+    const result = await drain(kube, opts());
+
+    assert.equal(result.drained, true, JSON.stringify(result));
+    assert.deepEqual(fake.names("applications").sort(), ["another-teams", "made-by-hand"]);
+    assert.ok(fake.round >= 4, `the drain must wait for the generated app too (polled ${fake.round} rounds)`);
+    assert.deepEqual(
+      fake.requests.filter((r) => r.startsWith("DELETE")),
+      [`DELETE /apis/argoproj.io/v1alpha1/namespaces/${NS}/applications/${ROOT_APP}?propagationPolicy=Foreground`],
+    );
+  });
 
   it("deletes the root app, waits for the cascade, then removes the claims a StatefulSet left and waits for their volumes", async () => {
     fake

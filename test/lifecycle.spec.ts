@@ -139,7 +139,10 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
           PLATFORM_ARGOCD_NAMESPACE: "argocd",
           PLATFORM_ROOT_APP: "platform-root",
           PLATFORM_TIMEOUT_SECONDS: String(timeout),
-          PLATFORM_ALLOW_UNREACHABLE: String(lifecycle["ephemeral"] === true),
+          // k3d: a laptop cluster that is gone holds nothing in a cloud.
+          PLATFORM_ALLOW_UNREACHABLE: String(
+            lifecycle["ephemeral"] === true || stackFile(stack)["platform:cluster"]?.provider === "k3d",
+          ),
         });
         assert.equal(
           drain.customTimeouts.delete,
@@ -150,12 +153,12 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
         assert.equal(rootApp.customTimeouts.delete, `${timeout}s`, "the root app's cascade gets the drain's time");
       });
 
-      it("hands the Argo CD chart to Argo CD: the release ignores later changes to its version and values", () => {
+      it("hands the Argo CD chart to Argo CD: the release ignores every later change to its inputs", () => {
+        // Any input that is not ignored (its timeout, say) makes the provider run `helm upgrade`
+        // with the bootstrap version and values, undoing Argo CD's upgrades; the e2e shows it.
         const release = recorder.one("kubernetes:helm.sh/v3:Release", "argocd-release");
-        assert.deepEqual([...release.ignoreChanges].sort(), ["values", "version"]);
-        assert.deepEqual([...RELEASE_HANDED_OFF].sort(), ["values", "version"]);
-        // Everything else still applies, so destroy and a changed namespace behave as before.
-        assert.ok(!release.ignoreChanges.includes("name") && !release.ignoreChanges.includes("namespace"));
+        assert.deepEqual([...release.ignoreChanges], ["*"]);
+        assert.deepEqual([...RELEASE_HANDED_OFF], ["*"]);
       });
 
       it("waits for a healthy platform exactly when platform:argocd.waitForHealthy is on (default: dev)", () => {
@@ -198,7 +201,7 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
       assert.match((base as string[])[0]!, /^[0-9a-f]{64}$/, "the trigger is a digest, not the values");
     });
 
-    it("an ephemeral stack's Kubernetes provider drops objects of a cluster that is gone", async () => {
+    it("destroys a stack whose cluster is gone: Argo CD goes with the cluster, the drain lets ephemeral and k3d stacks through, refresh never drops objects", async () => {
       for (const stack of ["stage", "examples/eks", "examples/doks", "examples/gke", "dev"]) {
         for (const ephemeral of [true, false]) {
           const overrides = {
@@ -209,14 +212,24 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
           if (run.error) throw run.error;
           const provider = run.recorder.one("pulumi:providers:kubernetes");
           const k3d = stack === "dev";
+          // pulumi-kubernetes never deletes a Helm release it cannot reach (provider.go: "can't
+          // delete Helm Release with unreachable cluster"), whatever deleteUnreachable says; and
+          // set in the provider, deleteUnreachable makes a refresh drop every object (Read).
+          assert.equal((provider.inputs as Obj)["deleteUnreachable"], undefined, `${stack}: no deleteUnreachable`);
+          for (const name of ["argocd-release", "argocd-namespace"]) {
+            const r = run.recorder.resources.find((x) => x.name === name);
+            const cluster = run.recorder.byUrn(r?.deletedWith ?? "");
+            assert.ok(
+              cluster?.custom && cluster.parent.includes("platform:cluster:"),
+              `${stack}: ${name} must go with the cluster`,
+            );
+          }
+          const drain = run.recorder.one("command:local:Command", "gitops-drain-command");
           assert.equal(
-            (provider.inputs as Obj)["deleteUnreachable"] === "true" ||
-              (provider.inputs as Obj)["deleteUnreachable"] === true,
-            ephemeral || k3d,
+            (plain(drain.inputs) as Obj)["environment"]["PLATFORM_ALLOW_UNREACHABLE"],
+            String(ephemeral || k3d),
             `${stack} ephemeral=${ephemeral}`,
           );
-          const drain = run.recorder.one("command:local:Command", "gitops-drain-command");
-          assert.equal((plain(drain.inputs) as Obj)["environment"]["PLATFORM_ALLOW_UNREACHABLE"], String(ephemeral));
         }
       }
     });

@@ -91,7 +91,7 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
   switch (type) {
     case "command:local:Command": {
       const script = String(inputs["create"]);
-      const stdout = script.includes("k3d kubeconfig get")
+      const stdout = script.includes("k3d kubeconfig write")
         ? FAKE.kubeconfig
         : script.startsWith("date -u")
           ? `${FAKE.passwordSetAt}\n`

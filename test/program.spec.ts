@@ -74,7 +74,7 @@ describe("the program, per stack file", () => {
 
     it("builds the k3d cluster from the stack file's k3d block", () => {
       const cmd = plain(run.recorder.one("command:local:Command", "cluster-k3d").inputs) as Obj;
-      const config = cmd["environment"]["K3D_CONFIG"] as string;
+      const config = cmd["environment"]["PLATFORM_K3D_CONFIG"] as string;
       assert.match(config, /^servers: 1$/m);
       assert.match(config, /^agents: 2$/m);
       assert.match(config, /image: rancher\/k3s:v1\.35\.5-k3s1/);

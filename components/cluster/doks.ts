@@ -13,8 +13,9 @@ export interface DoksClusterArgs {
   /** Marks every resource of the cluster; DigitalOcean tags are flat, so `key:value`. */
   tags: Readonly<Record<string, string>>;
   /**
-   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
-   * destroy drops its Kubernetes objects from state instead of failing on them.
+   * An ephemeral stack. Accepted as every kind takes it: what is on the cluster is deleted with
+   * it, and `npm run down`, `dev:rm` and `reap` drop unreachable objects from state
+   * (PULUMI_K8S_DELETE_UNREACHABLE), so a destroy completes when the cluster is already gone.
    */
   ephemeral?: boolean;
 }
@@ -36,6 +37,8 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
   public readonly provider: k8s.Provider;
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
+  public readonly deletesEverythingOnIt: pulumi.Resource;
+  public readonly holdsCloudResources = true;
   public readonly network: ClusterNetwork;
   public readonly tags: Readonly<Record<string, string>>;
 
@@ -133,10 +136,10 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       }),
     );
     // A new token is an update of the provider; only a new cluster (a new id) replaces it.
+    this.deletesEverythingOnIt = cluster;
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
       clusterIdentifier: cluster.id,
-      deleteUnreachable: args.ephemeral ?? false,
     });
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });

@@ -23,8 +23,9 @@ export interface EksClusterArgs {
   /** Tags put on every AWS resource of the cluster, instances and volumes included. */
   tags: Readonly<Record<string, string>>;
   /**
-   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
-   * destroy drops its Kubernetes objects from state instead of failing on them.
+   * An ephemeral stack. Accepted as every kind takes it: what is on the cluster is deleted with
+   * it, and `npm run down`, `dev:rm` and `reap` drop unreachable objects from state
+   * (PULUMI_K8S_DELETE_UNREACHABLE), so a destroy completes when the cluster is already gone.
    */
   ephemeral?: boolean;
 }
@@ -79,6 +80,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
   public readonly provider: k8s.Provider;
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
+  public readonly deletesEverythingOnIt: pulumi.Resource;
+  public readonly holdsCloudResources = true;
   public readonly network: ClusterNetwork;
   public readonly workloadIdentity: WorkloadIdentity;
   public readonly tags: Readonly<Record<string, string>>;
@@ -372,9 +375,9 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
           "The AWS CLI v2 signs the tokens: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
       }),
     });
+    this.deletesEverythingOnIt = cluster;
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
-      deleteUnreachable: args.ephemeral ?? false,
       // A replaced cluster keeps its name and ARN, but not its creation time.
       clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}`,
       // Argo CD and the rest need nodes, DNS and storage.

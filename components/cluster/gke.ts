@@ -24,8 +24,9 @@ export interface GkeClusterArgs {
   /** Labels put on every labelled resource of the cluster, nodes included. */
   tags: Readonly<Record<string, string>>;
   /**
-   * An ephemeral stack: when the cluster cannot be reached any more (deleted out of band), a
-   * destroy drops its Kubernetes objects from state instead of failing on them.
+   * An ephemeral stack. Accepted as every kind takes it: what is on the cluster is deleted with
+   * it, and `npm run down`, `dev:rm` and `reap` drop unreachable objects from state
+   * (PULUMI_K8S_DELETE_UNREACHABLE), so a destroy completes when the cluster is already gone.
    */
   ephemeral?: boolean;
 }
@@ -67,6 +68,8 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
   public readonly provider: k8s.Provider;
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
+  public readonly deletesEverythingOnIt: pulumi.Resource;
+  public readonly holdsCloudResources = true;
   public readonly network: ClusterNetwork;
   public readonly workloadIdentity: WorkloadIdentity;
   public readonly tags: Readonly<Record<string, string>>;
@@ -281,9 +284,9 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
           "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
       }),
     });
+    this.deletesEverythingOnIt = cluster;
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
-      deleteUnreachable: args.ephemeral ?? false,
       // A replaced cluster keeps its id (project, region, name), but not its endpoint.
       clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}`,
       readyAfter: pools,

@@ -14,6 +14,7 @@ const kinds = {
   eks: () => (require("./eks") as typeof import("./eks")).EksCluster,
   doks: () => (require("./doks") as typeof import("./doks")).DoksCluster,
   gke: () => (require("./gke") as typeof import("./gke")).GkeCluster,
+  existing: () => (require("./existing") as typeof import("./existing")).ExistingCluster,
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -35,5 +36,7 @@ export function createCluster(name: string, config: ClusterConfig, opts?: pulumi
       return new (kinds.doks())(name, { ...common, doks: config.doks }, options);
     case "gke":
       return new (kinds.gke())(name, { ...common, gke: config.gke, deletionProtection: config.protect }, options);
+    case "existing":
+      return new (kinds.existing())(name, { ...common, existing: config.existing }, options);
   }
 }

@@ -13,7 +13,7 @@ export interface K3dClusterArgs {
   k3d: K3dSettings;
   /** The cluster's cleanup tags; reported on the interface (a laptop cluster has no cloud resources). */
   tags?: Readonly<Record<string, string>>;
-  /** Ephemeral or not, a laptop cluster's objects are dropped from state when it is gone. */
+  /** Accepted as every kind takes it; a laptop cluster is destroyable when gone either way. */
   ephemeral?: boolean;
 }
 
@@ -56,30 +56,42 @@ export function k3dConfigDocument(args: K3dClusterArgs): Record<string, unknown>
   };
 }
 
-// The config travels in an environment variable and is written to a private temp dir because k3d
-// picks the parser from the file's extension. k3d's own output goes to stderr: stdout carries only
-// the kubeconfig, which Pulumi keeps as a secret and does not log.
+/**
+ * The variables the scripts read. Never `K3D_*`: k3d 5.7.5 and later read every `K3D_<KEY>` of
+ * the environment as a setting (viper's AutomaticEnv), `K3D_CONFIG` as the path of its config
+ * file, and Pulumi hands a Command's environment to its delete and update too.
+ */
+export const K3D_ENV = { config: "PLATFORM_K3D_CONFIG", cluster: "PLATFORM_K3D_CLUSTER" } as const;
+
+// Every k3d call writes to stderr: k3d logs info and debug lines (LOG_LEVEL=debug) to stdout, and
+// stdout carries only the kubeconfig, which Pulumi keeps as a secret and does not log. The
+// kubeconfig is written to a file and printed from there for the same reason.
+const KUBECONFIG = `k3d kubeconfig write "$${K3D_ENV.cluster}" --output "$dir/kubeconfig" 1>&2 && cat "$dir/kubeconfig"`;
+
+// The config is written to a private temp dir because k3d picks the parser from the extension.
 const CREATE = `set -eu
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
-printf '%s\\n' "$K3D_CONFIG" > "$dir/k3d.yaml"
+printf '%s\\n' "$${K3D_ENV.config}" > "$dir/k3d.yaml"
 k3d cluster create --config "$dir/k3d.yaml" 1>&2
-if ! k3d kubeconfig get "$K3D_CLUSTER"; then
-  echo "could not read the kubeconfig of $K3D_CLUSTER; deleting it so the next run starts clean" >&2
-  k3d cluster delete "$K3D_CLUSTER" 1>&2 || true
+if ! { ${KUBECONFIG}; }; then
+  echo "could not read the kubeconfig of $${K3D_ENV.cluster}; deleting it so the next run starts clean" >&2
+  k3d cluster delete "$${K3D_ENV.cluster}" 1>&2 || true
   exit 1
 fi`;
 
 // Runs when only the scripts changed (config changes replace the cluster): re-read the kubeconfig.
 const UPDATE = `set -eu
-k3d kubeconfig get "$K3D_CLUSTER"`;
+dir="$(mktemp -d)"
+trap 'rm -rf "$dir"' EXIT
+${KUBECONFIG}`;
 
 // Idempotent, so that a destroy completes when the cluster was deleted by hand; but when k3d
 // cannot list clusters (Docker is down) it fails, so a running cluster never drops out of state.
 const DELETE = `set -eu
 clusters="$(k3d cluster list --no-headers)"
-if printf '%s\\n' "$clusters" | awk '{print $1}' | grep -qx "$K3D_CLUSTER"; then
-  k3d cluster delete "$K3D_CLUSTER" 1>&2
+if printf '%s\\n' "$clusters" | awk '{print $1}' | grep -qx "$${K3D_ENV.cluster}"; then
+  k3d cluster delete "$${K3D_ENV.cluster}" 1>&2
 fi`;
 
 /**
@@ -92,6 +104,8 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
   public readonly provider: k8s.Provider;
   public readonly ingressPorts: { readonly http: number; readonly https: number };
   public readonly region = "local";
+  public readonly deletesEverythingOnIt: pulumi.Resource;
+  public readonly holdsCloudResources = false;
   public readonly tags: Readonly<Record<string, string>>;
 
   constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -104,7 +118,7 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
         create: CREATE,
         update: UPDATE,
         delete: DELETE,
-        environment: { K3D_CONFIG: configYaml, K3D_CLUSTER: args.name },
+        environment: { [K3D_ENV.config]: configYaml, [K3D_ENV.cluster]: args.name },
         triggers: [configYaml],
         logging: "stderr",
         // Keep the kubeconfig (stdout) out of the update and delete scripts' environment.
@@ -127,10 +141,8 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
       kubeconfig: this.kubeconfig,
       // A re-created k3d cluster keeps its server address; each one this command makes has a new id.
       clusterIdentifier: pulumi.interpolate`k3d:${args.name}@${cluster.id}`,
-      // A laptop cluster can vanish with Docker; then its objects vanish with it, and a destroy
-      // must not stall on them.
-      deleteUnreachable: true,
     });
+    this.deletesEverythingOnIt = cluster;
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider });
   }

@@ -69,8 +69,6 @@ export interface ClusterProviderArgs {
    * kubeconfig, and replaces everything when the kubeconfig is not known yet (in a preview).
    */
   clusterIdentifier: pulumi.Input<string>;
-  /** Drop objects of a cluster that can no longer be reached from state (laptop clusters). */
-  deleteUnreachable?: boolean;
   /**
    * What must be in before anything runs on the cluster (nodes, DNS, storage); it also goes only
    * after everything on the cluster on destroy. An order, not data, so that the kubeconfig stays
@@ -86,7 +84,9 @@ export function clusterProvider(name: string, parent: pulumi.Resource, args: Clu
     {
       kubeconfig: args.kubeconfig,
       clusterIdentifier: args.clusterIdentifier,
-      ...(args.deleteUnreachable ? { deleteUnreachable: true } : {}),
+      // No deleteUnreachable here: set in the provider, it makes every `pulumi refresh` while the
+      // cluster is down drop all its objects from state. The destroy commands set
+      // PULUMI_K8S_DELETE_UNREACHABLE instead (scripts/backend.ts).
     },
     { parent, ...(args.readyAfter ? { dependsOn: args.readyAfter } : {}) },
   );

@@ -28,6 +28,19 @@ export interface Cluster {
    * that takes them, so that a cleanup can find whatever is left of it.
    */
   readonly tags: Readonly<Record<string, string>>;
+  /**
+   * The resource whose deletion takes the whole cluster with it (the k3d cluster, the cloud
+   * cluster); absent for a cluster the stack does not own. What the stack puts on the cluster is
+   * `deletedWith` it: a destroy does not uninstall it first, which also lets a destroy finish
+   * when the cluster is already gone (pulumi-kubernetes never deletes a Helm release it cannot
+   * reach).
+   */
+  readonly deletesEverythingOnIt?: pulumi.Resource;
+  /**
+   * Whether objects on the cluster can hold cloud resources (load balancers, volumes) that outlive
+   * it: then a destroy must reach it to drain them. False for k3d: nothing leaves the laptop.
+   */
+  readonly holdsCloudResources: boolean;
 }
 
 export interface ClusterNetwork {

@@ -11,6 +11,8 @@ export interface KubeObject {
     name: string;
     namespace?: string;
     annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string }[];
     finalizers?: string[];
     deletionTimestamp?: string;
   };
@@ -23,6 +25,7 @@ export interface Kube {
   /** Server URL, for messages. */
   readonly server: string;
   applications(namespace?: string): Promise<KubeObject[]>;
+  applicationSets(): Promise<KubeObject[]>;
   application(namespace: string, name: string): Promise<KubeObject | undefined>;
   /** Deletes an Application in the foreground; false when it was not there. */
   deleteApplication(namespace: string, name: string): Promise<boolean>;
@@ -35,6 +38,7 @@ export interface Kube {
 }
 
 const ARGO = { group: "argoproj.io", version: "v1alpha1", plural: "applications" } as const;
+const APPSETS = { ...ARGO, plural: "applicationsets" } as const;
 
 /** Errors that mean "no such object": the drain's deletes are idempotent. */
 function isNotFound(e: unknown): boolean {
@@ -72,6 +76,7 @@ export function connect(kubeconfig: string): Kube {
           ? await custom.listNamespacedCustomObject({ ...ARGO, namespace })
           : await custom.listClusterCustomObject({ ...ARGO }),
       ),
+    applicationSets: async () => items(await custom.listClusterCustomObject({ ...APPSETS })),
     application: async (namespace, name) => {
       try {
         return (await custom.getNamespacedCustomObject({ ...ARGO, namespace, name })) as KubeObject;
