@@ -59,5 +59,8 @@ export const kubeconfig = cluster.kubeconfig;
 export const argocdUrl = argocd.url;
 export const argocdAdminPassword = argocd.adminPassword;
 export const rootApp = bootstrap.rootAppName;
-/** The sealed-secrets key pair of `platform:sealedSecretsKey`, a secret; back it up with the stack. */
-export const sealedSecretsKey = config.sealedSecretsKey;
+/**
+ * The sealed-secrets key pair of `platform:sealedSecretsKey`, a secret; back it up with the stack.
+ * An output only when the stack has one: the CLI warns about an undefined output on every run.
+ */
+if (config.sealedSecretsKey) (module.exports as Record<string, unknown>)["sealedSecretsKey"] = config.sealedSecretsKey;

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { nodeVersionProblem } from "./node-version";
 
 /**
  * How the Command resources below start scripts/lifecycle.ts: from the project directory (where
@@ -74,6 +75,8 @@ export interface GitOpsDrainArgs extends ClusterAccess {
 export class GitOpsDrain extends pulumi.ComponentResource {
   constructor(name: string, args: GitOpsDrainArgs, opts?: pulumi.ComponentResourceOptions) {
     super("platform:lifecycle:GitOpsDrain", name, {}, opts);
+    const problem = nodeVersionProblem();
+    if (problem) throw new pulumi.RunError(problem);
     lifecycleCommand(
       `${name}-command`,
       this,

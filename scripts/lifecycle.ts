@@ -14,6 +14,7 @@ import * as fs from "node:fs";
 import { drain } from "./lifecycle/drain";
 import { waitHealthy } from "./lifecycle/health";
 import { connect, isUnreachable } from "./lifecycle/kube";
+import { nodeVersionProblem } from "../components/node-version";
 
 class Stop extends Error {}
 
@@ -37,6 +38,8 @@ async function main(command: string | undefined): Promise<number> {
   if (command !== "drain" && command !== "wait-healthy") {
     throw new Stop(`usage: lifecycle.ts drain|wait-healthy (got ${JSON.stringify(command ?? "")})`);
   }
+  const tooOld = nodeVersionProblem();
+  if (tooOld) throw new Stop(tooOld);
   const namespace = env("PLATFORM_ARGOCD_NAMESPACE");
   const rootApp = env("PLATFORM_ROOT_APP");
   const timeoutSeconds = seconds("PLATFORM_TIMEOUT_SECONDS");

