@@ -30,8 +30,8 @@ export default tseslint.config(
     },
   },
   {
-    // Specs poke at untyped engine payloads and rendered manifests.
-    files: ["test/**/*.ts"],
+    // Specs and the e2e poke at untyped engine payloads, API objects and rendered manifests.
+    files: ["test/**/*.ts", "e2e/**/*.ts"],
     rules: {
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-unsafe-member-access": "off",

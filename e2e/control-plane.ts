@@ -25,6 +25,9 @@ export interface ControlPlaneBinaries {
 export interface ControlPlane {
   /** https://127.0.0.1:<port> */
   server: string;
+  /** The CA of its serving certificate (PEM), and the admin token. */
+  ca: string;
+  token: string;
   /** An admin kubeconfig (token user in system:masters); a credential, kept out of logs. */
   kubeconfig: string;
   kubeconfigFile: string;
@@ -294,6 +297,8 @@ export async function startControlPlane(bin: ControlPlaneBinaries, dir: string, 
 
   return {
     server,
+    ca,
+    token,
     kubeconfig,
     kubeconfigFile,
     async stopApiServer() {

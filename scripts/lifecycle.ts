@@ -50,7 +50,9 @@ async function main(command: string | undefined): Promise<number> {
     return 0;
   }
   const override = process.env["PLATFORM_KUBECONFIG_FILE"];
-  const kube = connect(override ? fs.readFileSync(override, "utf8") : env("PLATFORM_KUBECONFIG"));
+  const kube = connect(override ? fs.readFileSync(override, "utf8") : env("PLATFORM_KUBECONFIG"), {
+    pauseMs: Math.min(500, intervalMs),
+  });
 
   if (command === "wait-healthy") {
     const result = await waitHealthy(kube, { namespace, rootApp, timeoutMs: timeoutSeconds * 1000, intervalMs, log });

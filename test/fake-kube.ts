@@ -49,12 +49,21 @@ export class FakeKube {
   /** Every request as `METHOD path?query`, in order. */
   public readonly requests: string[] = [];
   private readonly entries = new Map<Collection, Entry[]>();
+  private failures: { code: number; message: string; left: number } | undefined;
+  /** The server's URL, once started. */
+  public url = "";
   private server?: http.Server;
 
   add(collection: Collection, object: FakeObject, opts: Omit<Entry, "object"> = {}): this {
     const list = this.entries.get(collection) ?? [];
     list.push({ object, ...opts });
     this.entries.set(collection, list);
+    return this;
+  }
+
+  /** Answers the next `count` requests with `code`, as an API server under load or a CRD just made does. */
+  fail(code: number, count: number, message = "storage is (re)initializing"): this {
+    this.failures = { code, message, left: count };
     return this;
   }
 
@@ -90,6 +99,17 @@ export class FakeKube {
       res.writeHead(code, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
+    if (this.failures && this.failures.left > 0) {
+      this.failures.left--;
+      return send(this.failures.code, {
+        kind: "Status",
+        apiVersion: "v1",
+        status: "Failure",
+        message: this.failures.message,
+        reason: "TooManyRequests",
+        code: this.failures.code,
+      });
+    }
     const notFound = () =>
       send(404, { kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 });
 
@@ -139,7 +159,8 @@ export class FakeKube {
     this.server = http.createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
     const { port } = this.server.address() as AddressInfo;
-    return kubeconfigFor(`http://127.0.0.1:${port}`);
+    this.url = `http://127.0.0.1:${port}`;
+    return kubeconfigFor(this.url);
   }
 
   async stop(): Promise<void> {

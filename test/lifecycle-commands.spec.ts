@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { drain } from "../scripts/lifecycle/drain";
 import { waitHealthy } from "../scripts/lifecycle/health";
-import { connect } from "../scripts/lifecycle/kube";
+import { connect, isUnreachable } from "../scripts/lifecycle/kube";
 import { ROOT } from "../scripts/synth/stack-config";
 import { FakeKube, type FakeObject, kubeconfigFor } from "./fake-kube";
 
@@ -80,6 +80,33 @@ describe("the GitOps drain, against a stand-in API server", () => {
     lines = [];
   });
   afterEach(() => fake.stop());
+
+  it("rides out an API server that answers 429 or 503 for a while (a CRD's storage re-initialising, a restart)", async () => {
+    fake
+      .add("applications", app(ROOT_APP), {
+        deleteTakes: 1,
+        onGone: [{ collection: "applications", name: "loki", after: 1 }],
+      })
+      .add("applications", app("loki"))
+      .fail(429, 3);
+    const kube = connect(await fake.start(), { transientMs: 5000, pauseMs: 5 });
+    const result = await drain(kube, opts());
+    assert.equal(result.drained, true, JSON.stringify(result));
+    const refused = fake.requests.length;
+    fake.fail(503, 1000);
+    await assert.rejects(
+      connect(kubeconfigFor("http://127.0.0.1:1"), { transientMs: 50, pauseMs: 5 }).applications(),
+      (e: unknown) => isUnreachable(e),
+      "a refused connection is retried twice, then reported as unreachable",
+    );
+    const impatient = connect(kubeconfigFor(fake.url), { transientMs: 50, pauseMs: 5 });
+    await assert.rejects(
+      impatient.applications(),
+      (e: { code?: number }) => e.code === 503,
+      "gives up once the time is over",
+    );
+    assert.ok(fake.requests.length > refused + 2, "the 503s were retried");
+  });
 
   it("waits only for what the root app owns: its children, theirs, and their ApplicationSets' apps; never an app made by hand", async () => {
     const generated: FakeObject = {

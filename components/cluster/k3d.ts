@@ -94,6 +94,9 @@ if printf '%s\\n' "$clusters" | awk '{print $1}' | grep -qx "$${K3D_ENV.cluster}
   k3d cluster delete "$${K3D_ENV.cluster}" 1>&2
 fi`;
 
+/** The scripts the cluster's Command runs, for the e2e to run against real k3d binaries. */
+export const K3D_SCRIPTS = { create: CREATE, update: UPDATE, delete: DELETE } as const;
+
 /**
  * A k3d cluster on the local Docker engine, created with `k3d cluster create --config` and deleted
  * with `k3d cluster delete`. Any change to its config file replaces the cluster.

@@ -55,8 +55,57 @@ async function ignoreNotFound(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
-/** A `Kube` over the real client library, for one kubeconfig (its current context). */
-export function connect(kubeconfig: string): Kube {
+/**
+ * Answers that say "try again shortly": 429 (API priority and fairness, or a CRD's storage still
+ * initialising right after it was made) and 500/502/503/504 (an API server restarting or behind a
+ * load balancer that is). The e2e met a 429 "storage is (re)initializing" on the first list of
+ * Applications after the CRDs were re-created.
+ */
+export function isTransient(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 429 || code === 500 || code === 502 || code === 503 || code === 504;
+}
+
+/**
+ * Calls `fn`, again after a transient answer (for up to `transientMs`, backing off from 0.5 s to
+ * 5 s) or after a refused connection (twice: an API server restarting), then gives up with the
+ * last error.
+ */
+export async function withRetries<T>(fn: () => Promise<T>, transientMs = 60_000, pauseMs = 500): Promise<T> {
+  const until = Date.now() + transientMs;
+  let refused = 0;
+  for (let pause = pauseMs; ; pause = Math.min(pause * 2, 10 * pauseMs)) {
+    try {
+      return await fn();
+    } catch (e) {
+      const again = (isTransient(e) && Date.now() + pause < until) || (isUnreachable(e) && ++refused <= 2);
+      if (!again) throw e;
+      await sleep(pause);
+    }
+  }
+}
+
+/**
+ * A `Kube` over the real client library, for one kubeconfig (its current context), whose calls
+ * ride out transient answers (`withRetries`).
+ */
+export function connect(kubeconfig: string, retry: { transientMs?: number; pauseMs?: number } = {}): Kube {
+  return retrying(connectOnce(kubeconfig), retry.transientMs, retry.pauseMs);
+}
+
+/** Every call of a `Kube` through `withRetries`. */
+export function retrying(kube: Kube, transientMs?: number, pauseMs?: number): Kube {
+  const out = { server: kube.server } as Record<string, unknown>;
+  for (const [name, value] of Object.entries(kube)) {
+    if (typeof value === "function") {
+      out[name] = (...args: unknown[]) =>
+        withRetries(() => (value as (...a: unknown[]) => Promise<unknown>).apply(kube, args), transientMs, pauseMs);
+    }
+  }
+  return out as unknown as Kube;
+}
+
+function connectOnce(kubeconfig: string): Kube {
   // Deferred: the library is large, and only these commands need it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use only
   const lib = require("@kubernetes/client-node") as typeof k8s;
