@@ -198,9 +198,13 @@ async function destroyAndRemove(ws: automation.LocalWorkspace, name: string): Pr
   console.log(`Destroying ${name} ...`);
   try {
     const stack = await auto().Stack.select(name, ws);
-    // An ephemeral stack's destroy completes when its cluster is already gone.
+    // An ephemeral stack's destroy completes when its cluster is already gone (for this destroy only).
     Object.assign(ws.envVars, DELETE_UNREACHABLE);
-    await stack.destroy({ onOutput: (out) => process.stdout.write(out), remove: true });
+    try {
+      await stack.destroy({ onOutput: (out) => process.stdout.write(out), remove: true });
+    } finally {
+      ws.envVars = Object.fromEntries(Object.entries(ws.envVars).filter(([k]) => !(k in DELETE_UNREACHABLE)));
+    }
     console.log(`Destroyed and removed ${name}.`);
     return true;
   } catch (e) {

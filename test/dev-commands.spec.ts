@@ -224,6 +224,52 @@ esac`,
     ]);
   });
 
+  it("lets down drop a gone cluster's objects from state only where the cluster goes with the stack, or the stack is ephemeral", () => {
+    fake(
+      "pulumi",
+      `case "$1" in
+  version) echo v3.248.0 ;;
+  whoami) exit 0 ;;
+  *) echo "pulumi $1 unreachable=\${PULUMI_K8S_DELETE_UNREACHABLE:-unset}" >> "${log}" ;;
+esac`,
+    );
+    fakeDocker();
+    fakeK3d();
+    const destroyLine = (args: string[]) =>
+      run(args)
+        .calls.filter((c) => c.startsWith("pulumi destroy"))
+        .pop();
+    assert.equal(
+      destroyLine(["down", "--yes"]),
+      "pulumi destroy unreachable=true",
+      "k3d: the cluster goes with the stack",
+    );
+    assert.equal(destroyLine(["down", "--stack", "stage", "--yes"]), "pulumi destroy unreachable=true");
+    const existing = (ephemeral: boolean) => {
+      const stack = `spec-existing-${process.pid}`;
+      const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+      fs.writeFileSync(
+        file,
+        `config:\n  platform:cluster: { provider: existing }\n${ephemeral ? "  platform:lifecycle: { ephemeral: true }\n" : ""}`,
+      );
+      try {
+        return destroyLine(["down", "--stack", stack, "--yes"]);
+      } finally {
+        fs.rmSync(file);
+      }
+    };
+    assert.equal(
+      existing(false),
+      "pulumi destroy unreachable=unset",
+      "a cluster the stack does not own, not ephemeral",
+    );
+    assert.equal(existing(true), "pulumi destroy unreachable=true");
+    assert.ok(
+      run(["up", "--yes"]).calls.every((c) => !c.startsWith("pulumi up") || c.endsWith("unreachable=unset")),
+      "never for an up: a refresh would drop the objects of a cluster that is only down",
+    );
+  });
+
   it("rejects an unknown command", () => {
     const r = run(["deploy"]);
     assert.equal(r.status, 1);

@@ -170,7 +170,7 @@ const flag = (f) => { const i = args.indexOf(f); return i >= 0 ? args[i + 1] : u
 const stack = flag("--stack");
 let input = "";
 try { if (args[0] === "config" && args[1] === "set") input = fs.readFileSync(0, "utf8"); } catch {}
-fs.appendFileSync(log, JSON.stringify({ args, input: input ? "<stdin " + input.length + " bytes>" : "" }) + "\\n");
+fs.appendFileSync(log, JSON.stringify({ args, input: input ? "<stdin " + input.length + " bytes>" : "", unreachable: process.env.PULUMI_K8S_DELETE_UNREACHABLE || "" }) + "\\n");
 const cmd = args.filter((a) => !a.startsWith("-")).slice(0, 3).join(" ");
 if (args[0] === "version") { console.log("v3.248.0"); process.exit(0); }
 if (cmd.startsWith("stack ls")) { console.log(JSON.stringify(s.stacks.map((x) => ({ name: x.name, current: false, updateInProgress: !!x.busy })))); process.exit(0); }
@@ -203,7 +203,7 @@ process.exit(0);
       .trim()
       .split("\n")
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { args: string[]; input: string });
+      .map((l) => JSON.parse(l) as { args: string[]; input: string; unreachable: string });
   const run = (args: string[]) => {
     const r = spawnSync(
       process.execPath,
@@ -245,6 +245,22 @@ process.exit(0);
       ["pr-1", "pr-2"],
     );
     for (const c of destroyed) assert.ok(c.args.includes("--yes"), "a destroy waited for a prompt");
+    for (const c of destroyed) {
+      assert.equal(
+        c.unreachable,
+        "true",
+        "an ephemeral stack's destroy must drop the objects of a cluster that is gone",
+      );
+    }
+    // The Automation API's destroy reads the update's summary (stack history) and removes the stack.
+    const partOfDestroy = (c: { args: string[] }) =>
+      c.args[0] === "destroy" || ["rm", "history"].includes(c.args[1] ?? "");
+    const others = calls().filter((c) => !partOfDestroy(c) && c.unreachable !== "");
+    assert.deepEqual(
+      others.map((c) => c.args.join(" ")),
+      [],
+      "only the destroy may drop unreachable objects: a refresh would drop those of a cluster that is only down",
+    );
     assert.deepEqual(
       state().stacks.map((s) => s.name),
       ["pr-2", "alice", "dev", "stage"],
