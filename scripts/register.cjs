@@ -13,9 +13,11 @@ const path = require("node:path");
 /**
  * The Pulumi SDK loads npm's dependency resolver (@npmcli/arborist, with pacote and sigstore) and
  * the TypeScript compiler as it starts, for one feature: serializing JavaScript functions into
- * cloud functions. This program never does that, and the two cost a third of every start-up.
- * They stay registered under their own paths and load on first use, so nothing changes if some
- * day they are used.
+ * cloud functions. This program never does that. They stay registered under their own paths and
+ * load on first use, so nothing changes if some day they are used. What it saves, measured with
+ * the real CLI (npm run e2e's toolchain, a stack of kind existing, 5 runs each, 2 cores): a
+ * `pulumi preview` takes 3.9 s with the deferral and 4.3 s without, about 0.4 s; most of a
+ * preview is the CLI, the engine and the providers starting, not the program.
  */
 function deferSdkModules(ids) {
   let sdkDir;
