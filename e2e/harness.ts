@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { trackCommand } from "./processes";
 
 export interface Result {
   status: number;
@@ -55,11 +56,14 @@ export class Harness {
     );
     const started = process.hrtime.bigint();
     return new Promise((resolve) => {
+      // Its own process group, so that an interrupted run can stop it and what it started.
       const child = spawn(command, args, {
         cwd: opts.cwd,
         env: opts.env ?? process.env,
         stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
       });
+      trackCommand(child);
       let stdout = "";
       let stderr = "";
       const out = fs.createWriteStream(log);

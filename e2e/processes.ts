@@ -15,6 +15,30 @@ export interface Service {
 }
 
 const running = new Set<Service>();
+/** Commands run to completion (harness.ts), in their own process groups; killed if the run ends first. */
+const commands = new Set<ChildProcess>();
+/** What must happen however the run ends (stack files removed, orphaned plugins stopped). */
+const cleanups: (() => void)[] = [];
+
+export function trackCommand(child: ChildProcess): void {
+  commands.add(child);
+  child.once("exit", () => commands.delete(child));
+}
+
+export function onExit(cleanup: () => void): void {
+  cleanups.push(cleanup);
+}
+
+function runCleanups(): void {
+  for (const c of commands) signalGroup(c, "SIGKILL");
+  for (const fn of cleanups.splice(0)) {
+    try {
+      fn();
+    } catch {
+      // best effort: the next one still runs
+    }
+  }
+}
 
 /** Starts a service whose output goes to `log`; it is stopped by `stopAll`. */
 export function startService(
@@ -62,20 +86,23 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Stops every service still running, newest first. */
+/** Stops every service still running, newest first, then runs the cleanups. */
 export async function stopAll(): Promise<void> {
   for (const s of [...running].reverse()) await s.stop();
+  runCleanups();
 }
 
 /** Stops everything on Ctrl-C, SIGTERM or an uncaught error, before the process ends. */
 export function stopAllOnExit(): void {
   const stopNow = (code: number) => {
     for (const s of running) signalGroup(s.child, "SIGKILL");
+    runCleanups();
     process.exit(code);
   };
   process.once("SIGINT", () => stopNow(130));
   process.once("SIGTERM", () => stopNow(143));
   process.once("exit", () => {
     for (const s of running) signalGroup(s.child, "SIGKILL");
+    runCleanups();
   });
 }

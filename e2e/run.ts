@@ -31,7 +31,7 @@ import { argocdChartArchive, chartsDir } from "../test/reference";
 import { layerBinary } from "../test/tools";
 import { startControlPlane, type ControlPlane } from "./control-plane";
 import { assert, Harness, ok, tail } from "./harness";
-import { stopAll, stopAllOnExit } from "./processes";
+import { onExit, stopAll, stopAllOnExit } from "./processes";
 import { serveCharts, startControllerStandIn, writeK3dStandIn, type ControllerStandIn } from "./stand-ins";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -73,6 +73,9 @@ interface Ctx {
 
 /** A stack file in the project (the CLI reads Pulumi.<stack>.yaml there); removed at the end. */
 const stackFiles: string[] = [];
+onExit(() => {
+  for (const f of stackFiles) fs.rmSync(f, { force: true });
+});
 function writeStackFile(stack: string, config: Record<string, unknown>): void {
   const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
   fs.writeFileSync(file, YAML.stringify({ config }));
@@ -768,6 +771,10 @@ async function main(): Promise<number> {
   };
   delete pulumiEnv["PULUMI_ACCESS_TOKEN"];
   fs.mkdirSync(path.join(work, "state"), { recursive: true });
+  // Plugins the CLI starts run in process groups of their own; an interrupted CLI can leave them.
+  onExit(() => {
+    execFileSync("pkill", ["-f", `^(${cli}|${path.join(cache, "pulumi-home", "plugins")})/`], { stdio: "ignore" });
+  });
   const kubectlBin = path.join(k8s, "kubectl");
   const ctx: Ctx = {
     h,

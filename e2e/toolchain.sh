@@ -253,6 +253,11 @@ cli_bundle() {
   ln "$(stand_ins_dir)/pulumi-language-nodejs" "$out.tmp/" 2>/dev/null || cp "$(stand_ins_dir)/pulumi-language-nodejs" "$out.tmp/"
   rm -rf "$out"
   mv "$out.tmp" "$out"
+  # Older stand-in builds, and the CLI folders made for them, are of no more use.
+  local d
+  for d in "$BIN"/stand-ins-* "$BIN"/cli-*; do
+    case "$d" in "$(stand_ins_dir)" | "$out") ;; *) rm -rf "$d" ;; esac
+  done
   done_step
 }
 

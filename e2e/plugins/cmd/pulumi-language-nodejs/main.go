@@ -40,7 +40,7 @@ const alreadyReported = 32
 func main() {
 	args := serve.Parse(version)
 	h := &host{engine: args.Engine, tracing: args.Tracing, running: map[*exec.Cmd]struct{}{}}
-	serve.Run(func(s *grpc.Server) { pulumirpc.RegisterLanguageRuntimeServer(s, h) })
+	serve.Run(args.Engine, func(s *grpc.Server) { pulumirpc.RegisterLanguageRuntimeServer(s, h) })
 }
 
 type host struct {
@@ -363,8 +363,12 @@ func (h *host) RunPlugin(req *pulumirpc.RunPluginRequest, s grpc.ServerStreaming
 		return status.Errorf(codes.Unimplemented, "this stand-in host runs only policy packs, not %q plugins", req.GetKind())
 	}
 	dir := programDir(req.GetInfo(), req.GetPwd())
-	stdout := streamWriter(func(b []byte) error { return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}}) })
-	stderr := streamWriter(func(b []byte) error { return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: b}}) })
+	stdout := streamWriter(func(b []byte) error {
+		return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stdout{Stdout: b}})
+	})
+	stderr := streamWriter(func(b []byte) error {
+		return s.Send(&pulumirpc.RunPluginResponse{Output: &pulumirpc.RunPluginResponse_Stderr{Stderr: b}})
+	})
 
 	node, err := exec.LookPath("node")
 	if err != nil {

@@ -46,7 +46,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	serve.Run(func(s *grpc.Server) { pulumirpc.RegisterResourceProviderServer(s, p) })
+	serve.Run(args.Engine, func(s *grpc.Server) { pulumirpc.RegisterResourceProviderServer(s, p) })
 }
 
 type randomProvider struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"google.golang.org/grpc"
@@ -39,10 +40,18 @@ func Parse(version string) Args {
 	return Args{Engine: flags.Arg(0), Tracing: *tracing}
 }
 
-// Run registers the services, prints the port, and serves until the process is interrupted.
-func Run(register func(*grpc.Server)) {
+// Run registers the services, prints the port, and serves until the process is interrupted or
+// the engine at `engine` stops answering (a CLI that died leaves no plugin behind), as upstream
+// plugins do.
+func Run(engine string, register func(*grpc.Server)) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if engine != "" {
+		var cancelHealth context.CancelFunc
+		ctx, cancelHealth = context.WithCancel(ctx)
+		defer cancelHealth()
+		go func() { _ = rpcutil.Healthcheck(ctx, engine, 2*time.Second, cancelHealth) }()
+	}
 	cancel := make(chan bool)
 	go func() {
 		<-ctx.Done()
