@@ -27,11 +27,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"platform-e2e/plugins/internal/provider"
-	"platform-e2e/plugins/internal/serve"
 )
 
 var version = "1.2.1"
@@ -39,13 +37,8 @@ var version = "1.2.1"
 const localCommand = "command:local:Command"
 
 func main() {
-	args := serve.Parse(version)
 	p := &commandProvider{Base: provider.Base{Name: "command", Version: version, AcceptSecrets: true}}
-	if err := p.Connect(args.Engine); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serve.Run(args.Engine, func(s *grpc.Server) { pulumirpc.RegisterResourceProviderServer(s, p) })
+	provider.Serve(&p.Base, p)
 }
 
 type commandProvider struct {
@@ -57,15 +50,6 @@ func checkType(t string) error {
 		return fmt.Errorf("this stand-in command provider implements only %s, not %s", localCommand, t)
 	}
 	return nil
-}
-
-func typeOf(urn string) string {
-	parts := strings.Split(urn, "::")
-	if len(parts) < 3 {
-		return ""
-	}
-	types := strings.Split(parts[2], "$")
-	return types[len(types)-1]
 }
 
 func (p *commandProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
@@ -105,7 +89,7 @@ func newID(urn string) string {
 }
 
 func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	if err := checkType(typeOf(req.GetUrn())); err != nil {
+	if err := checkType(provider.TypeOf(req.GetUrn())); err != nil {
 		return nil, err
 	}
 	inputs, err := provider.Unmarshal(req.GetProperties())

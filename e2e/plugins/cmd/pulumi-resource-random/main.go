@@ -17,18 +17,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"os"
 	"sort"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"golang.org/x/crypto/bcrypt"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"platform-e2e/plugins/internal/provider"
-	"platform-e2e/plugins/internal/serve"
 )
 
 var version = "4.21.2"
@@ -40,26 +36,12 @@ const (
 )
 
 func main() {
-	args := serve.Parse(version)
 	p := &randomProvider{Base: provider.Base{Name: "random", Version: version}}
-	if err := p.Connect(args.Engine); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serve.Run(args.Engine, func(s *grpc.Server) { pulumirpc.RegisterResourceProviderServer(s, p) })
+	provider.Serve(&p.Base, p)
 }
 
 type randomProvider struct {
 	provider.Base
-}
-
-func typeOf(urn string) string {
-	parts := strings.Split(urn, "::")
-	if len(parts) < 3 {
-		return ""
-	}
-	types := strings.Split(parts[2], "$")
-	return types[len(types)-1]
 }
 
 // withDefaults is what the plan holds for the inputs: every default filled in.
@@ -112,14 +94,14 @@ func (p *randomProvider) Check(_ context.Context, req *pulumirpc.CheckRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := withDefaults(typeOf(req.GetUrn()), news); err != nil {
+	if _, err := withDefaults(provider.TypeOf(req.GetUrn()), news); err != nil {
 		return &pulumirpc.CheckResponse{Failures: []*pulumirpc.CheckFailure{{Reason: err.Error()}}}, nil
 	}
 	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
 }
 
 func (p *randomProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	t := typeOf(req.GetUrn())
+	t := provider.TypeOf(req.GetUrn())
 	state, err := provider.Unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
@@ -150,7 +132,7 @@ func (p *randomProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*p
 }
 
 func (p *randomProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	t := typeOf(req.GetUrn())
+	t := provider.TypeOf(req.GetUrn())
 	inputs, err := provider.Unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err

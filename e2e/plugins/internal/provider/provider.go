@@ -6,6 +6,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -15,6 +16,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"platform-e2e/plugins/internal/serve"
 )
 
 var keep = plugin.MarshalOptions{KeepSecrets: true, KeepUnknowns: true, KeepResources: true, KeepOutputValues: true}
@@ -94,6 +97,27 @@ func ChangedKeys(olds, news resource.PropertyMap) []string {
 		}
 	}
 	return keys
+}
+
+// TypeOf is the resource type token of a URN (`command:local:Command`).
+func TypeOf(urn string) string {
+	parts := strings.Split(urn, "::")
+	if len(parts) < 3 {
+		return ""
+	}
+	types := strings.Split(parts[2], "$")
+	return types[len(types)-1]
+}
+
+// Serve runs a provider: the plugin command line, a connection to the engine for status lines,
+// and the gRPC server until the engine is gone.
+func Serve(base *Base, server pulumirpc.ResourceProviderServer) {
+	args := serve.Parse(base.Version)
+	if err := base.Connect(args.Engine); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serve.Run(args.Engine, func(s *grpc.Server) { pulumirpc.RegisterResourceProviderServer(s, server) })
 }
 
 // Base implements the provider-level RPCs of a provider that takes no configuration.
