@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { execFileSync } from "node:child_process";
 import * as k8s from "@pulumi/kubernetes";
 import * as YAML from "yaml";
-import { ArgoCd, ARGOCD_CHART } from "../components/argocd";
+import { ArgoCd, ARGOCD_CHART, chartSource } from "../components/argocd";
 import { DEFAULTS } from "../components/config";
 import { parsedConfig } from "./configs";
 import { FAKE, plain, Secret, settle, setup, unwrap, type Recorded, type Recorder } from "./mocks";
@@ -57,6 +57,41 @@ function unknownValuePaths(values: Obj, defaults: Obj, at: string[] = []): strin
   }
   return out;
 }
+
+describe("the argo-cd chart from a mirror (platform:argocd.chartRepository)", () => {
+  it("pulls from an https mirror by repository, and from an OCI registry by chart reference", () => {
+    assert.deepEqual(chartSource("https://charts.example.com/argo"), {
+      release: { chart: "argo-cd", repositoryOpts: { repo: "https://charts.example.com/argo" } },
+      argocdRepoURL: "https://charts.example.com/argo",
+      oci: false,
+    });
+    // Helm takes an OCI chart as oci://<registry>/<path>/<chart> with no repository; Argo CD takes
+    // the registry path without the scheme, from a repository marked enableOCI.
+    assert.deepEqual(chartSource("oci://registry.example.com/charts/"), {
+      release: { chart: "oci://registry.example.com/charts/argo-cd" },
+      argocdRepoURL: "registry.example.com/charts",
+      oci: true,
+    });
+  });
+
+  it("gives Argo CD an OCI repository for its own chart, in the release's and its own Application's values", async () => {
+    const cfg = parsedConfig("dev");
+    await setup({ stack: "dev" });
+    const provider = new k8s.Provider("cluster", { kubeconfig: "mock" });
+    const settings = { ...cfg.argocd, chartRepository: "oci://registry.example.com/charts" };
+    const argocd = new ArgoCd("argocd", {
+      environment: "dev",
+      settings,
+      ingressPorts: { http: 80, https: 443 },
+      provider,
+    });
+    await settle();
+    const repo = { name: "argo-cd-chart", type: "helm", url: "registry.example.com/charts", enableOCI: "true" };
+    assert.deepEqual((argocd.selfManagedValues["configs"] as Obj)["repositories"], { "argo-cd-chart": repo });
+    assert.equal(argocd.chartSource.argocdRepoURL, "registry.example.com/charts");
+    assert.equal((parsedConfig("dev").argocd as Obj)["chartRepository"], ARGOCD_CHART.repo, "the default is argo-helm");
+  });
+});
 
 describe("Argo CD", () => {
   it("tests against the same chart version the config pins", () => {

@@ -106,6 +106,39 @@ describe("GitOps bootstrap", () => {
     });
   });
 
+  describe("a chart mirror", () => {
+    const patches = (repo?: string) =>
+      (rootApplication(gitops(), "argocd", VALUES, repo).spec.source?.kustomize?.patches ?? []).map((p) => ({
+        kind: p.target?.kind,
+        selector: p.target?.labelSelector,
+        ops: JSON.parse(String(p.patch)) as { op: string; path: string; value: unknown }[],
+      }));
+    const opsOf = (all: ReturnType<typeof patches>, kind: string, selector: string) =>
+      all.find((p) => p.kind === kind && p.selector === selector)?.ops ?? [];
+
+    it("points Argo CD's own Application, and its project's sources, at the mirror", () => {
+      const mirror = "https://charts.example.com/argo";
+      const all = patches(mirror);
+      assert.deepEqual(
+        opsOf(all, "Application", "platform.gitops/values=argocd").find((o) => o.path === "/spec/source/repoURL"),
+        { op: "replace", path: "/spec/source/repoURL", value: mirror },
+      );
+      assert.deepEqual(
+        opsOf(all, "AppProject", "platform.gitops/source=this-repo").filter((o) => o.path === "/spec/sourceRepos/-"),
+        [{ op: "add", path: "/spec/sourceRepos/-", value: mirror }],
+        "the project must allow the mirror",
+      );
+    });
+
+    it("changes nothing of the tree while the chart comes from argo-helm", () => {
+      assert.deepEqual(patches("https://argoproj.github.io/argo-helm"), patches());
+      assert.deepEqual(
+        opsOf(patches(), "Application", "platform.gitops/values=argocd").map((o) => o.path),
+        ["/spec/source/helm/valuesObject"],
+      );
+    });
+  });
+
   describe("root AppProject", () => {
     it("matches Argo CD's AppProject schema", () => {
       validate.project(rootProject(gitops(), "argocd"));
