@@ -142,6 +142,19 @@ describe("npm run synth: each stack's desired state, without the CLI or a cloud"
     );
   });
 
+  it("synthesizes a stack of kind existing, whose encrypted kubeconfig it cannot read, with a placeholder one", async () => {
+    const config = readStackConfig("dev", {
+      "platform:cluster": { provider: "existing", existing: { context: "kind-platform" } },
+      "platform:argocd": { hostname: "argocd.example.com" },
+      "platform:kubeconfig": { secure: "v1:c2VjcmV0" },
+    });
+    const doc = YAML.parse(await synthesize("dev", config)) as Obj;
+    assert.equal(doc["config"]["platform:kubeconfig"], SECRET);
+    const provider = resource(doc, "pulumi:providers:kubernetes::cluster-provider");
+    assert.equal(provider["inputs"]["clusterIdentifier"], "existing:https://kubernetes.invalid");
+    assert.equal(provider["inputs"]["kubeconfig"], SECRET);
+  });
+
   it("stops with the program's own one-line error for a bad stack", async () => {
     const bad = readStackConfig("dev", {
       "platform:cluster": { provider: "k3d", k3d: { agents: -1 } },

@@ -81,7 +81,26 @@ export function readStackConfig(stack: string, overrides: Record<string, unknown
     if (secret.found) secretKeys.push(key);
     config[key] = typeof decoded === "string" ? decoded : JSON.stringify(decoded);
   }
+  // The kubeconfig of an existing cluster is read, not only passed on: a placeholder one, for
+  // the context the stack names, stands in for the encrypted text.
+  const kubeconfigKey = `${project.name}:kubeconfig`;
+  if (secretKeys.includes(kubeconfigKey)) {
+    const cluster = values[`${project.name}:cluster`] as { existing?: { context?: unknown } } | undefined;
+    config[kubeconfigKey] = placeholderKubeconfig(String(cluster?.existing?.context ?? "placeholder"));
+  }
   return { config, secretKeys };
+}
+
+/** A kubeconfig whose only context points at a server that does not exist. */
+function placeholderKubeconfig(context: string): string {
+  return YAML.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    "current-context": context,
+    clusters: [{ name: "placeholder", cluster: { server: "https://kubernetes.invalid" } }],
+    contexts: [{ name: context, context: { cluster: "placeholder", user: "placeholder" } }],
+    users: [{ name: "placeholder", user: {} }],
+  });
 }
 
 /** The Pulumi CLI's words for required keys a stack lacks (pkg workspace, mergeConfig). */
