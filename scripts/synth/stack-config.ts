@@ -86,7 +86,8 @@ export function readStackConfig(stack: string, overrides: Record<string, unknown
   const kubeconfigKey = `${project.name}:kubeconfig`;
   if (secretKeys.includes(kubeconfigKey)) {
     const cluster = values[`${project.name}:cluster`] as { existing?: { context?: unknown } } | undefined;
-    config[kubeconfigKey] = placeholderKubeconfig(String(cluster?.existing?.context ?? "placeholder"));
+    const context = cluster?.existing?.context;
+    config[kubeconfigKey] = placeholderKubeconfig(typeof context === "string" ? context : "placeholder");
   }
   return { config, secretKeys };
 }
