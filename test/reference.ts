@@ -30,7 +30,7 @@ function where(): { dir: string; fetch: boolean } {
 
 function missing(file: string, how: string): Error {
   return new Error(
-    `${file} is not there: set ${REFERENCE_ENV} to a folder that holds it (CI uses ../shared/reference), or unset it to ${how} into ${cacheDir()}`,
+    `${file} is not there: set ${REFERENCE_ENV} to a folder that holds it (CI points it at its read-only copy), or unset it to ${how} into ${cacheDir()}`,
   );
 }
 
