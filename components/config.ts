@@ -1051,7 +1051,7 @@ function doksSettings(
 }
 
 /** The context of a kubeconfig the program uses, and the API server it points at. */
-export interface KubeconfigTarget {
+interface KubeconfigTarget {
   context: string;
   server: string;
 }
@@ -1060,7 +1060,7 @@ export interface KubeconfigTarget {
  * Finds the context a kubeconfig is used with (`context`, or its current-context) and that
  * context's API server, or says in one phrase what is wrong. Never quotes the kubeconfig.
  */
-export function kubeconfigTarget(text: string, context: string | undefined): KubeconfigTarget | string {
+function kubeconfigTarget(text: string, context: string | undefined): KubeconfigTarget | string {
   let doc: unknown;
   try {
     doc = YAML.parse(text);

@@ -61,7 +61,7 @@ async function ignoreNotFound(p: Promise<unknown>): Promise<boolean> {
  * load balancer that is). The e2e met a 429 "storage is (re)initializing" on the first list of
  * Applications after the CRDs were re-created.
  */
-export function isTransient(e: unknown): boolean {
+function isTransient(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return code === 429 || code === 500 || code === 502 || code === 503 || code === 504;
 }
@@ -71,7 +71,7 @@ export function isTransient(e: unknown): boolean {
  * 5 s) or after a refused connection (twice: an API server restarting), then gives up with the
  * last error.
  */
-export async function withRetries<T>(fn: () => Promise<T>, transientMs = 60_000, pauseMs = 500): Promise<T> {
+async function withRetries<T>(fn: () => Promise<T>, transientMs = 60_000, pauseMs = 500): Promise<T> {
   const until = Date.now() + transientMs;
   let refused = 0;
   for (let pause = pauseMs; ; pause = Math.min(pause * 2, 10 * pauseMs)) {
@@ -94,7 +94,7 @@ export function connect(kubeconfig: string, retry: { transientMs?: number; pause
 }
 
 /** Every call of a `Kube` through `withRetries`. */
-export function retrying(kube: Kube, transientMs?: number, pauseMs?: number): Kube {
+function retrying(kube: Kube, transientMs?: number, pauseMs?: number): Kube {
   const out = { server: kube.server } as Record<string, unknown>;
   for (const [name, value] of Object.entries(kube)) {
     if (typeof value === "function") {
