@@ -104,23 +104,34 @@ const SIZES = {
 type ArgoCdValues = { configs: Record<string, unknown> } & Record<string, unknown>;
 
 /**
- * Lets Argo CD judge a child Application's health by the child's own status, so that the root
- * app's sync waves wait for the namespaces before the apps that deploy into them. Verbatim from
- * Argo CD's health documentation ("Argocd App"); the check was built in before Argo CD 1.8.
+ * The health of a child Application as its parent sees it, so that the root app's sync waves
+ * wait for the namespaces before the apps that deploy into them (Argo CD has had no built-in
+ * check for Applications since 1.8). A child counts as Healthy only once it has completed a sync
+ * (it has a history entry) and reports Healthy: Argo CD 3.4 leaves resources that are still
+ * Missing out of an app's health (argo-cd issue 27917), so an app that synced nothing, or only
+ * part, can report Healthy. Before its first sync a child is Progressing, or Degraded if it is.
  */
-const APPLICATION_HEALTH_LUA = `hs = {}
+export const APPLICATION_HEALTH_LUA = `hs = {}
 hs.status = "Progressing"
-hs.message = ""
-if obj.status ~= nil then
-  if obj.status.health ~= nil then
-    hs.status = obj.status.health.status
-    if obj.status.health.message ~= nil then
-      hs.message = obj.status.health.message
-    end
-  end
+hs.message = "Waiting for the app's first sync"
+if obj.status == nil or obj.status.health == nil then
+  return hs
+end
+local health = obj.status.health.status
+local synced = obj.status.history ~= nil and #obj.status.history > 0
+if synced or health == "Degraded" then
+  hs.status = health
+  hs.message = obj.status.health.message or ""
 end
 return hs
 `;
+
+/**
+ * How long one sync operation may run before the application controller ends it (Argo CD's
+ * default, 0, is never): a wave that never turns healthy then fails the operation, which the
+ * next sync starts over, instead of holding the app's sync open for ever.
+ */
+export const SYNC_TIMEOUT_SECONDS = 1800;
 
 /**
  * Helm values for the argo-cd chart, all but the admin password. Every key here is one the
@@ -155,7 +166,7 @@ function argocdValues(environment: Environment, settings: ArgoCdConfig, url: str
         "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA,
       },
       // TLS ends at the ingress controller; behind it the server speaks plain HTTP.
-      params: { "server.insecure": true },
+      params: { "server.insecure": true, "controller.sync.timeout.seconds": String(SYNC_TIMEOUT_SECONDS) },
       rbac: { "policy.default": "role:readonly" },
     },
     // Metrics Services for Prometheus (the GitOps tree's ServiceMonitor scrapes them).

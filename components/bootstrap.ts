@@ -123,7 +123,9 @@ export function rootApplication(
       syncPolicy: {
         // prod: nothing reaches the cluster until someone presses Sync.
         ...(gitops.syncPolicy === "automated" ? { automated: { prune: true, selfHeal: true } } : {}),
-        syncOptions: ["PruneLast=true"],
+        // No PruneLast: it adds a last wave for the prunes, and the wave before it (the apps
+        // that wait on people, such as a sealed Vault) would then have to turn healthy first.
+        syncOptions: [],
         retry: { limit: gitops.retryLimit, backoff: { duration: "5s", factor: 2, maxDuration: "3m" } },
       },
       revisionHistoryLimit: 10,

@@ -169,6 +169,7 @@ describe("GitOps tree", () => {
         const t = tree(env);
         assert.deepEqual([...t.projects.keys()].sort(), [
           "default",
+          "platform-argocd",
           "platform-observability",
           "platform-security",
           "platform-tools",
@@ -200,7 +201,17 @@ describe("GitOps tree", () => {
           }
           if (name !== "platform-security") {
             const blocked: string[] = (spec["namespaceResourceBlacklist"] ?? []).map((k: Obj) => k["kind"]);
-            for (const kind of ["LimitRange", "NetworkPolicy", "ResourceQuota"]) {
+            // Argo CD's own project may apply the chart's NetworkPolicies, in argocd alone.
+            const guardrails =
+              name === "platform-argocd"
+                ? ["LimitRange", "ResourceQuota"]
+                : ["LimitRange", "NetworkPolicy", "ResourceQuota"];
+            if (name === "platform-argocd")
+              assert.deepEqual(
+                spec["destinations"].map((d: Obj) => d["namespace"]),
+                [ARGOCD_NAMESPACE],
+              );
+            for (const kind of guardrails) {
               assert.ok(blocked.includes(kind), `${name} can edit guardrails (${kind})`);
             }
             // Argo CD applies as cluster-admin: a team's RoleBinding could grant anything.
@@ -486,6 +497,12 @@ describe("GitOps tree", () => {
             auth["role"] && auth["serviceAccountRef"]["name"],
             "the store does not log in with Kubernetes auth",
           );
+          // The token is for Vault alone, and Vault's role (the setup in the Vault README) checks it.
+          const [audience] = auth["serviceAccountRef"]["audiences"] ?? [];
+          assert.ok(audience, "the store's token has no audience");
+          const setup = fs.readFileSync(path.join(ROOT, "gitops", "platform", "vault", "README.md"), "utf8");
+          const role = new RegExp(`vault write auth/kubernetes/role/${auth["role"]}[^#]*?audience=${audience}\\b`);
+          assert.match(setup, role, "the Vault role's setup does not check the store's audience");
         }
       });
 

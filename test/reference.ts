@@ -1,8 +1,9 @@
 /**
- * Upstream data files the specs and the e2e check against (the argo-cd chart package, k3d's config
- * schema). None is committed: they come from the folder named by PLATFORM_REFERENCE_DIR (CI points
- * it at a read-only copy), or, where it is unset, from upstream into ~/.cache/platform-reference on
- * first use (`helm pull` of the pinned chart; k3d's schema at a pinned commit).
+ * Upstream data files the specs and the e2e check against (the package of every chart the GitOps
+ * tree pins, k3d's config schema). None is committed: they come from the folder named by
+ * PLATFORM_REFERENCE_DIR (CI points it at a read-only copy), or, where it is unset, from upstream
+ * into ~/.cache/platform-reference (`helm pull` of each pinned chart, by `npm run charts`, which
+ * `npm test` runs when the cache lacks one; k3d's schema at a pinned commit, on first use).
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -50,24 +51,59 @@ export function chartsDir(): string {
   return path.join(where().dir, "charts");
 }
 
-/** The argo-cd chart package of a version (`helm pull` brings it where nothing provides it). */
-export function argocdChartArchive(version: string, helm: () => string): string {
+/** A chart at a pinned version: where Argo CD pulls it from, as the tree's Application names it. */
+export interface ChartPin {
+  repoURL: string;
+  chart: string;
+  version: string;
+}
+
+/** The command that brings every chart the tree pins into the cache (test/fetch-charts.ts). */
+export const FETCH_CHARTS = "npm run charts";
+
+/** The file a chart's package has in a Helm repository's folder (`helm pull` names it so). */
+export const packageFile = (pin: ChartPin): string => `${pin.chart}-${pin.version}.tgz`;
+
+/**
+ * The package of a chart at its pinned version: `<chart>-<version>.tgz` in the reference folder's
+ * charts/, or pulled from the chart's repository into the cache where no folder is given.
+ */
+export function chartPackage(pin: ChartPin, helm: () => string): string {
   const { dir, fetch } = where();
-  const file = path.join(dir, "charts", `argo-cd-${version}.tgz`);
+  const file = path.join(dir, "charts", packageFile(pin));
   if (fs.existsSync(file)) return file;
-  if (!fetch) throw missing(file, `pull argo-cd ${version} from ${UPSTREAM.argocdRepo}`);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const pull = spawnSync(
-    helm(),
-    ["pull", "argo-cd", "--repo", UPSTREAM.argocdRepo, "--version", version, "-d", path.dirname(file)],
-    { encoding: "utf8" },
-  );
-  if (pull.status !== 0 || !fs.existsSync(file)) {
-    throw new Error(`could not pull argo-cd ${version} from ${UPSTREAM.argocdRepo}: ${pull.stderr.trim()}`);
+  if (!fetch) {
+    throw new Error(
+      `chart ${pin.chart} ${pin.version} (${pin.repoURL}) has no package ${file}: add it there, or unset ${REFERENCE_ENV} and run \`${FETCH_CHARTS}\` with network to pull it into ${cacheDir()}`,
+    );
+  }
+  pullChart(pin, helm);
+  return file;
+}
+
+/** Whether a chart's package is there already (nothing is fetched). */
+export function hasChartPackage(pin: ChartPin): boolean {
+  return fs.existsSync(path.join(where().dir, "charts", packageFile(pin)));
+}
+
+/** `helm pull` of one chart version into the cache, with the repository index beside it. */
+export function pullChart(pin: ChartPin, helm: () => string): void {
+  const dir = path.join(cacheDir(), "charts");
+  fs.mkdirSync(dir, { recursive: true });
+  const oci = pin.repoURL.startsWith("oci://");
+  const ref = oci ? `${pin.repoURL.replace(/\/$/, "")}/${pin.chart}` : pin.chart;
+  const args = ["pull", ref, ...(oci ? [] : ["--repo", pin.repoURL]), "--version", pin.version, "-d", dir];
+  const pull = spawnSync(helm(), args, { encoding: "utf8" });
+  if (pull.status !== 0 || !fs.existsSync(path.join(dir, packageFile(pin)))) {
+    throw new Error(`could not pull ${pin.chart} ${pin.version} from ${pin.repoURL}: ${pull.stderr.trim()}`);
   }
   // Served as a Helm repository by the e2e: an index beside the packages.
-  spawnSync(helm(), ["repo", "index", path.dirname(file)], { encoding: "utf8" });
-  return file;
+  spawnSync(helm(), ["repo", "index", dir], { encoding: "utf8" });
+}
+
+/** The argo-cd chart package of a version (`helm pull` brings it where nothing provides it). */
+export function argocdChartArchive(version: string, helm: () => string): string {
+  return chartPackage({ repoURL: UPSTREAM.argocdRepo, chart: "argo-cd", version }, helm);
 }
 
 /** k3d's JSON Schema of its config file (apiVersion k3d.io/v1alpha5). */

