@@ -89,6 +89,13 @@ function checkArgs(app: string | undefined, from: string | undefined, to: string
       `<to> must come after <from> in ${envs.join(" → ")} (got ${from} → ${to}); to undo a promotion, revert its commit`,
     );
   }
+  // A release reaches prod only through stage: one environment at a time, as the README says.
+  const next = envs[envs.indexOf(from) + 1];
+  if (to !== next) {
+    throw new PromoteError(
+      `<to> must be the environment right after <from> (${from} → ${next}); got ${from} → ${to}: promote to ${next} first, then on`,
+    );
+  }
 }
 
 /** Copies a chart version between versions.yaml files (and the stack files, for argocd). */

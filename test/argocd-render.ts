@@ -13,7 +13,7 @@ import { plain } from "./mocks";
 import { runProgram } from "./program";
 import { type ChartPin } from "./reference";
 import { readStackConfig, ROOT, stackFile } from "../scripts/synth/stack-config";
-import { chartPackageOf, helmTemplateAsync, kustomize, kustomizeWithPatches } from "./tools";
+import { chartPackageOf, helmTemplateAsync, kustomizeAsync, kustomizeWithPatches } from "./tools";
 
 export type Obj = Record<string, any>;
 
@@ -96,15 +96,23 @@ const crdsIn = (objects: Obj[]) => objects.filter((o) => o["kind"] === "CustomRe
 
 const rendered = new Map<string, Promise<Tree>>();
 
-/** renderStack for a stack file as committed, once per test run. */
-export function renderStackFile(stack: string): Promise<Tree> {
-  const cached = rendered.get(stack) ?? renderStack(stack);
-  rendered.set(stack, cached);
+/**
+ * renderStack for a stack file as committed, once per test run. With `charts: false` the Helm
+ * children are left out (they render nothing then), unless the whole tree is rendered already.
+ */
+export function renderStackFile(stack: string, options: { charts: boolean } = { charts: true }): Promise<Tree> {
+  const key = (charts: boolean) => `${stack}${charts ? "" : " (no charts)"}`;
+  const cached = rendered.get(key(true)) ?? rendered.get(key(options.charts)) ?? renderStack(stack, undefined, options);
+  rendered.set(key(options.charts), cached);
   return cached;
 }
 
 /** Runs the program for a stack, then renders its environment the way platform-root does. */
-export async function renderStack(stack: string, config?: ReturnType<typeof readStackConfig>): Promise<Tree> {
+export async function renderStack(
+  stack: string,
+  config?: ReturnType<typeof readStackConfig>,
+  options: { charts: boolean } = { charts: true },
+): Promise<Tree> {
   const run = await runProgram(stack, config);
   assert.ifError(run.error);
   const rootRes = run.recorder.resources.find(
@@ -121,10 +129,10 @@ export async function renderStack(stack: string, config?: ReturnType<typeof read
     new Map(objects.filter((o) => o["kind"] === kind).map((o) => [o["metadata"]["name"] as string, o]));
   const apps = byKind("Application");
   const children = new Map<string, Obj[]>();
-  const helmApps = [...apps.values()].filter((a) => !isGitSource(a));
-  for (const [name, app] of apps) {
-    if (isGitSource(app)) children.set(name, kustomize(path.join(ROOT, app["spec"]["source"]["path"])));
-  }
+  const helmApps = options.charts ? [...apps.values()].filter((a) => !isGitSource(a)) : [];
+  const own = [...apps.values()].filter(isGitSource);
+  const ownRendered = await Promise.all(own.map((a) => kustomizeAsync(path.join(ROOT, a["spec"]["source"]["path"]))));
+  own.forEach((a, i) => children.set(a["metadata"]["name"], ownRendered[i] ?? []));
   // Charts can render differently once the CRDs of other charts are served (a ServiceMonitor only
   // where monitoring.coreos.com/v1 exists): the first pass finds every CRD, the second renders
   // each chart on the cluster the tree makes.

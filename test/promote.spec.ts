@@ -131,6 +131,11 @@ describe("npm run promote", () => {
     fails([], /^usage: npm run promote -- <app> <from> <to>/);
     fails(["sample-app", "dev", "qa"], /<to> must be one of dev \| stage \| prod \(got "qa"\)/);
     fails(["sample-app", "prod", "stage"], /<to> must come after <from> in dev → stage → prod/);
+    // No version skips stage on its way to prod (the README's promotion rule).
+    fails(
+      ["cert-manager", "dev", "prod"],
+      /<to> must be the environment right after <from> \(dev → stage\); got dev → prod/,
+    );
     fails(["sample-ap", "dev", "stage"], /no app named "sample-ap" in dev; apps: .*sample-app/);
     assert.deepEqual(changedLines(dir), []);
   });

@@ -200,6 +200,19 @@ export function useKubeconfig(kubeconfig: string, plugin: string): KubectlUse {
   }
 }
 
+/** `kubectl kustomize` of a directory in the background, so several render at once. */
+export function kustomizeAsync(dir: string): Promise<Record<string, any>[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      layerBinary("kubectl/kubectl"),
+      ["kustomize", dir],
+      { encoding: "utf8", maxBuffer: 64 * 2 ** 20 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`kustomize ${dir}: ${stderr.trim()}`)) : resolve(parseAll(stdout)),
+    );
+  });
+}
+
 /** `kubectl kustomize` (kustomize v5) of a directory, as the objects it renders. */
 export function kustomize(dir: string): Record<string, any>[] {
   const out = execFileSync(layerBinary("kubectl/kubectl"), ["kustomize", dir], {
