@@ -62,7 +62,11 @@ const MODEL_PACKAGES: Record<string, string> = {
 export async function validateObject(o: Obj): Promise<void> {
   const apiVersion = String(o["apiVersion"]);
   const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
-  const base = group && MODEL_PACKAGES[group] ? MODEL_PACKAGES[group] : `kubernetes-models${group ? `/${group}` : ""}`;
+  const base = group ? MODEL_PACKAGES[group] : undefined;
+  if (!base) {
+    const problem = await validateBuiltIn(o);
+    return problem ? assert.fail(problem) : undefined;
+  }
   let mod: Record<string, new (data: unknown) => { validate(): void }>;
   try {
     mod = (await import(`${base}/${version}/${o["kind"]}`)) as typeof mod;
