@@ -14,7 +14,9 @@
  *      commands' own local-backend flow;
  *   D. a stack of kind k3d (with a k3d stand-in: no Docker here) destroyed after its cluster is gone;
  *   E. the k3d Command's scripts against the real k3d binaries (oldest and newest supported), with
- *      no Docker engine: each must get as far as its first Docker call.
+ *      no Docker engine: each must get as far as its first Docker call;
+ *   F. every object the GitOps tree renders, per environment, through the real API server's
+ *      server-side dry run (e2e/tree.ts).
  *
  * What stands in for what cannot run here is in e2e/stand-ins.ts and e2e/plugins/, and is named
  * in the output. It ends with a table of wall times and the line `N passed, N failed`.
@@ -33,6 +35,7 @@ import { startControlPlane, type ControlPlane } from "./control-plane";
 import { assert, Harness, ok, tail } from "./harness";
 import { onExit, stopAll, stopAllOnExit } from "./processes";
 import { serveCharts, startControllerStandIn, writeK3dStandIn, type ControllerStandIn } from "./stand-ins";
+import { scenarioTree } from "./tree";
 
 const ROOT = path.resolve(__dirname, "..");
 const NS = "argocd";
@@ -802,6 +805,7 @@ async function main(): Promise<number> {
     await scenarioNpm(ctx);
     await scenarioGoneCluster(ctx);
     await scenarioRealK3d(ctx);
+    await scenarioTree({ h, work, kubectlBin, kubeconfigFile: cp.kubeconfigFile });
   } catch (e) {
     await h.check("the scenarios ran to their end", () => {
       throw e;

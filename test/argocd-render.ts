@@ -33,31 +33,68 @@ export interface Tree {
   crds: Obj[];
 }
 
-/** API groups and versions a Kubernetes 1.35 API server serves by itself, as Argo CD lists them. */
-const BUILT_IN_API_VERSIONS = [
-  "v1",
-  "admissionregistration.k8s.io/v1",
-  "apiextensions.k8s.io/v1",
-  "apiregistration.k8s.io/v1",
-  "apps/v1",
-  "authentication.k8s.io/v1",
-  "authorization.k8s.io/v1",
-  "autoscaling/v1",
-  "autoscaling/v2",
-  "batch/v1",
-  "certificates.k8s.io/v1",
-  "coordination.k8s.io/v1",
-  "discovery.k8s.io/v1",
-  "events.k8s.io/v1",
-  "flowcontrol.apiserver.k8s.io/v1",
-  "networking.k8s.io/v1",
-  "node.k8s.io/v1",
-  "policy/v1",
-  "rbac.authorization.k8s.io/v1",
-  "resource.k8s.io/v1",
-  "scheduling.k8s.io/v1",
-  "storage.k8s.io/v1",
-];
+/**
+ * The kinds a Kubernetes 1.35 API server serves by itself, by group/version (the subresources and
+ * the review kinds left out). Argo CD hands helm each as `group/version` and `group/version/Kind`;
+ * charts pick an API by either (Traefik's PodDisruptionBudget by `policy/v1/PodDisruptionBudget`).
+ * The e2e checks this list against a real API server of that version (`kubectl api-resources`).
+ */
+export const BUILT_IN_KINDS: Record<string, string[]> = {
+  v1: [
+    "Binding",
+    "ComponentStatus",
+    "ConfigMap",
+    "Endpoints",
+    "Event",
+    "LimitRange",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "ResourceQuota",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+  ],
+  "admissionregistration.k8s.io/v1": [
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+  ],
+  "apiextensions.k8s.io/v1": ["CustomResourceDefinition"],
+  "apiregistration.k8s.io/v1": ["APIService"],
+  "apps/v1": ["ControllerRevision", "DaemonSet", "Deployment", "ReplicaSet", "StatefulSet"],
+  "autoscaling/v1": ["HorizontalPodAutoscaler"],
+  "autoscaling/v2": ["HorizontalPodAutoscaler"],
+  "batch/v1": ["CronJob", "Job"],
+  "certificates.k8s.io/v1": ["CertificateSigningRequest"],
+  "coordination.k8s.io/v1": ["Lease"],
+  "discovery.k8s.io/v1": ["EndpointSlice"],
+  "events.k8s.io/v1": ["Event"],
+  "flowcontrol.apiserver.k8s.io/v1": ["FlowSchema", "PriorityLevelConfiguration"],
+  "networking.k8s.io/v1": ["IPAddress", "Ingress", "IngressClass", "NetworkPolicy", "ServiceCIDR"],
+  "node.k8s.io/v1": ["RuntimeClass"],
+  "policy/v1": ["PodDisruptionBudget"],
+  "rbac.authorization.k8s.io/v1": ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"],
+  "resource.k8s.io/v1": ["DeviceClass", "ResourceClaim", "ResourceClaimTemplate", "ResourceSlice"],
+  "scheduling.k8s.io/v1": ["PriorityClass"],
+  "storage.k8s.io/v1": [
+    "CSIDriver",
+    "CSINode",
+    "CSIStorageCapacity",
+    "StorageClass",
+    "VolumeAttachment",
+    "VolumeAttributesClass",
+  ],
+};
+
+/** Is this apiVersion and kind one that Kubernetes 1.35 serves by itself? */
+export const servedBuiltIn = (apiVersion: string, kind: string): boolean =>
+  (BUILT_IN_KINDS[apiVersion] ?? []).includes(kind);
 
 export const isGitSource = (app: Obj): boolean => app["spec"]["source"]["path"] !== undefined;
 
@@ -69,7 +106,7 @@ export function pinOf(app: Obj): ChartPin {
 
 /** The API versions a cluster with these CRDs serves: `group/version` and `group/version/Kind`. */
 export function apiVersionsWith(crds: Obj[]): string[] {
-  const out = [...BUILT_IN_API_VERSIONS];
+  const out = Object.entries(BUILT_IN_KINDS).flatMap(([gv, kinds]) => [gv, ...kinds.map((k) => `${gv}/${k}`)]);
   for (const crd of crds) {
     const { group, names, versions } = crd["spec"];
     for (const v of versions ?? []) {

@@ -216,9 +216,14 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
         it("runs every fail-closed webhook and the ingress controller on several nodes, with a disruption budget", () => {
           const all = placed(tree);
           const out: string[] = [];
+          // A constraint counts only the pods its selector picks: it must pick the workload's own.
           const spreadsOverNodes = (o: Obj) =>
             (o["spec"]["template"]["spec"]["topologySpreadConstraints"] ?? []).some(
-              (c: Obj) => c["topologyKey"] === "kubernetes.io/hostname" && c["whenUnsatisfiable"] === "DoNotSchedule",
+              (c: Obj) =>
+                c["topologyKey"] === "kubernetes.io/hostname" &&
+                c["whenUnsatisfiable"] === "DoNotSchedule" &&
+                c["labelSelector"] !== undefined &&
+                selects(c["labelSelector"], o["spec"]["template"]["metadata"]["labels"]),
             );
           const check = (workload: Obj, ns: string, why: string, min: number) => {
             const labels = workload["spec"]["template"]["metadata"]["labels"];
@@ -260,7 +265,10 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
           for (const p of all.filter((x) => x.child === "traefik" && x.object["kind"] === "Deployment")) {
             check(p.object, p.namespace as string, "the ingress controller", 3);
             const zones = (p.object["spec"]["template"]["spec"]["topologySpreadConstraints"] ?? []).some(
-              (c: Obj) => c["topologyKey"] === "topology.kubernetes.io/zone",
+              (c: Obj) =>
+                c["topologyKey"] === "topology.kubernetes.io/zone" &&
+                c["labelSelector"] !== undefined &&
+                selects(c["labelSelector"], p.object["spec"]["template"]["metadata"]["labels"]),
             );
             if (!zones) out.push("the ingress controller does not spread over zones");
           }
@@ -338,6 +346,20 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
       const issuer = child(t, "cert-manager-issuers").find((o) => o["kind"] === "ClusterIssuer") as Obj;
       issuer["spec"] = { selfSigned: "yes" };
       assert.match((await schemaViolations(t)).join("\n"), /ClusterIssuer/);
+    });
+
+    it("an object in an API version Kubernetes 1.35 no longer serves", async () => {
+      const t = copy();
+      const pdb = child(t, "traefik").find((o) => o["kind"] === "PodDisruptionBudget");
+      if (pdb) pdb["apiVersion"] = "policy/v1beta1";
+      else
+        child(t, "traefik").push({
+          apiVersion: "policy/v1beta1",
+          kind: "PodDisruptionBudget",
+          metadata: { name: "x" },
+          spec: {},
+        });
+      assert.match((await schemaViolations(t)).join("\n"), /traefik: PodDisruptionBudget .*serves no policy\/v1beta1/);
     });
 
     it("a privileged container in a baseline namespace", () => {

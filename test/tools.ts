@@ -113,10 +113,28 @@ function templateArgs(archive: string, release: string, namespace: string, apiVe
   ];
 }
 
+/**
+ * Manifests as Kubernetes tools read them: YAML 1.1, as sigs.k8s.io/yaml does in kubectl and
+ * Argo CD (`0755` is octal, an unquoted `no` is false).
+ */
 const parseAll = (out: string): Record<string, any>[] =>
-  YAML.parseAllDocuments(out)
+  YAML.parseAllDocuments(out, { version: "1.1" })
     .map((d) => d.toJS() as Record<string, any> | null)
     .filter((d): d is Record<string, any> => d !== null);
+
+/** Parsed manifests by their text: the CRDs (most of the bytes) are the same in every render. */
+const parsedDocs = new Map<string, Record<string, any> | null>();
+
+/** parseAll of helm's output, one document at a time, each text parsed once per test run. */
+function parseDocs(out: string): Record<string, any>[] {
+  const found: Record<string, any>[] = [];
+  for (const text of out.split(/^---\s*$/m)) {
+    if (!parsedDocs.has(text)) parsedDocs.set(text, parseAll(text)[0] ?? null);
+    const doc = parsedDocs.get(text);
+    if (doc) found.push(structuredClone(doc));
+  }
+  return found;
+}
 
 /**
  * `helm template` of a chart package as Argo CD's repo server runs it: the release name, the
@@ -137,7 +155,7 @@ export function helmTemplateAsync(
       { encoding: "utf8", maxBuffer: 64 * 2 ** 20, env: helmEnv() },
       (error, stdout, stderr) => {
         if (error) reject(new Error(`helm template ${release} (${path.basename(archive)}): ${stderr.trim()}`));
-        else resolve(parseAll(stdout));
+        else resolve(parseDocs(stdout));
       },
     );
     child.stdin?.end(JSON.stringify(values));

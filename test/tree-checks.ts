@@ -4,9 +4,9 @@
  * the schemas of its objects, Pod Security, quotas and limit ranges, the traffic its
  * NetworkPolicies let through, and the Services one child names in another.
  */
-import Ajv from "ajv";
+import Ajv, { type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import type { Obj, Tree } from "./argocd-render";
+import { type Obj, servedBuiltIn, type Tree } from "./argocd-render";
 import { podSpecOf, restrictedViolations, validateBuiltIn } from "./schemas";
 
 /** Kubernetes' own kinds that are not namespaced (CRDs say their own scope). */
@@ -114,30 +114,37 @@ export function projectViolations(tree: Tree): string[] {
   return out;
 }
 
+// CRD patterns are Go regular expressions: their `(?i)` becomes JavaScript's `i` flag.
+const goRegExp = (pattern: string, flags?: string) =>
+  pattern.includes("(?i)") ? new RegExp(pattern.replaceAll("(?i)", ""), `${flags ?? ""}i`) : new RegExp(pattern, flags);
+const ajv = new Ajv({
+  strict: false,
+  allErrors: false,
+  code: { regExp: Object.assign(goRegExp, { code: "new RegExp" }) },
+});
+addFormats(ajv);
+/** Compiled once per distinct schema (the trees of all environments share their CRDs' versions). */
+const compiledSchemas = new Map<string, ValidateFunction>();
+function compiled(schema: Obj): ValidateFunction {
+  const key = JSON.stringify(schema);
+  const found = compiledSchemas.get(key) ?? ajv.compile(schema);
+  compiledSchemas.set(key, found);
+  return found;
+}
+
 /**
  * Objects that do not match their schema: a custom resource against the CRD the tree installs at
  * its pinned version (the version it is written in must be served), Kubernetes' own kinds
  * against Kubernetes' schemas. A custom kind whose CRD the tree does not install is an error too.
  */
 export async function schemaViolations(tree: Tree): Promise<string[]> {
-  // CRD patterns are Go regular expressions: their `(?i)` becomes JavaScript's `i` flag.
-  const regExp = (pattern: string, flags?: string) =>
-    pattern.includes("(?i)")
-      ? new RegExp(pattern.replaceAll("(?i)", ""), `${flags ?? ""}i`)
-      : new RegExp(pattern, flags);
-  const ajv = new Ajv({
-    strict: false,
-    allErrors: false,
-    code: { regExp: Object.assign(regExp, { code: "new RegExp" }) },
-  });
-  addFormats(ajv);
-  const validators = new Map<string, ReturnType<typeof ajv.compile> | null>();
+  const validators = new Map<string, ValidateFunction | null>();
   const crdFor = (group: string, version: string, kind: string) => {
     const key = `${group}/${version}/${kind}`;
     if (!validators.has(key)) {
       const crd = tree.crds.find((c) => c["spec"]["group"] === group && c["spec"]["names"]["kind"] === kind);
       const v = crd?.["spec"]["versions"].find((x: Obj) => x["name"] === version && x["served"] !== false);
-      validators.set(key, v ? ajv.compile(v["schema"]["openAPIV3Schema"]) : null);
+      validators.set(key, v ? compiled(v["schema"]["openAPIV3Schema"]) : null);
     }
     return validators.get(key);
   };
@@ -153,6 +160,10 @@ export async function schemaViolations(tree: Tree): Promise<string[]> {
         const e = validate.errors?.[0];
         out.push(`${child}: ${nameOf(object)}: ${e?.instancePath || "/"} ${e?.message} ${JSON.stringify(e?.params)}`);
       }
+      continue;
+    }
+    if (!servedBuiltIn(String(object["apiVersion"]), object["kind"])) {
+      out.push(`${child}: ${nameOf(object)}: Kubernetes 1.35 serves no ${object["apiVersion"]} ${object["kind"]}`);
       continue;
     }
     const error = await validateBuiltIn(object);
