@@ -48,9 +48,13 @@ export async function scenarioTree(ctx: TreeCtx): Promise<void> {
       // Every group/version the server serves (CRDs aside), and the kinds each serves.
       const versions = kubectl(ctx, ["api-versions"]);
       if (versions.status !== 0) throw new Error(versions.stderr.trim());
+      // What CRDs add (Argo CD's, when an earlier scenario left them) is not Kubernetes' own.
+      const crds = kubectl(ctx, ["get", "crd", "-o", "jsonpath={.items[*].spec.group}"]);
+      if (crds.status !== 0) throw new Error(crds.stderr.trim());
+      const crdGroups = new Set(crds.stdout.split(/\s+/).filter(Boolean));
       const served = new Set<string>();
       for (const gv of versions.stdout.trim().split("\n")) {
-        if (gv.includes(".argoproj.io/")) continue;
+        if (crdGroups.has(gv.split("/")[0] ?? "")) continue;
         const r = kubectl(ctx, ["get", "--raw", gv === "v1" ? "/api/v1" : `/apis/${gv}`]);
         if (r.status !== 0) throw new Error(r.stderr.trim());
         for (const res of (JSON.parse(r.stdout) as { resources: { name: string; kind: string }[] }).resources)

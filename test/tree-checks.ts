@@ -151,7 +151,7 @@ export async function schemaViolations(tree: Tree): Promise<string[]> {
   const out: string[] = [];
   for (const { child, object } of placed(tree)) {
     const group = groupOf(object);
-    if (group.includes(".") && !group.endsWith(".k8s.io")) {
+    if (isCustom(object) && group.includes(".")) {
       const version = String(object["apiVersion"]).split("/")[1] ?? "";
       const validate = crdFor(group, version, object["kind"]);
       if (!validate) {
@@ -162,7 +162,7 @@ export async function schemaViolations(tree: Tree): Promise<string[]> {
       }
       continue;
     }
-    if (!servedBuiltIn(String(object["apiVersion"]), object["kind"])) {
+    if (isCustom(object)) {
       out.push(`${child}: ${nameOf(object)}: Kubernetes 1.35 serves no ${object["apiVersion"]} ${object["kind"]}`);
       continue;
     }
@@ -324,10 +324,10 @@ export function quantity(q: string | number | undefined): number {
 function effective(c: Obj, range: Obj | undefined): { requests: Obj; limits: Obj } {
   const limits = { ...(range?.["default"] ?? {}), ...(c["resources"]?.["limits"] ?? {}) };
   const requests = { ...(range?.["defaultRequest"] ?? {}), ...(c["resources"]?.["requests"] ?? {}) };
-  // Kubernetes: a limit with no request makes the request equal to the limit.
+  // Kubernetes' defaulting, before the LimitRange: a limit with no request makes the request
+  // equal to the limit.
   for (const k of Object.keys(c["resources"]?.["limits"] ?? {}))
-    if (c["resources"]?.["requests"]?.[k] === undefined && range?.["defaultRequest"]?.[k] === undefined)
-      requests[k] = limits[k];
+    if (c["resources"]?.["requests"]?.[k] === undefined) requests[k] = limits[k];
   return { requests, limits };
 }
 
@@ -523,9 +523,6 @@ export class Network {
   }
 }
 
-/** Labels a pod gets only at run time: Vault's service registration marks the active and sealed ones. */
-const RUNTIME_LABELS = new Set(["vault-active", "vault-sealed", "vault-initialized", "vault-perf-standby"]);
-
 /** The pods a Service sends to, and the container port behind one of its ports. */
 export function backends(
   tree: Tree,
@@ -543,9 +540,7 @@ export function backends(
   const selector = svc["spec"]["selector"];
   const behind = selector
     ? pods(tree, 1).filter(
-        (p) =>
-          p.namespace === namespace &&
-          Object.entries(selector).every(([k, v]) => p.labels[k] === v || RUNTIME_LABELS.has(k)),
+        (p) => p.namespace === namespace && Object.entries(selector).every(([k, v]) => p.labels[k] === v),
       )
     : [];
   if (behind.length === 0) return { error: `Service ${namespace}/${service} selects no pod`, pods: [] };
@@ -816,29 +811,36 @@ function waitsOnPeople(p: Placed, secrets: Set<string>): string | undefined {
   if (groupOf(o) === "external-secrets.io")
     return `${o["kind"]} ${o["metadata"]["name"]} is Degraded until Vault is set up`;
   if (o["kind"] === "HorizontalPodAutoscaler") return `HPA ${o["metadata"]["name"]} has no metrics at first`;
-  const missing = secretsNeeded(o).filter((s) => secrets.has(`${p.namespace}/${s}`));
+  const missing = [...new Set(secretsNeeded(o))].filter((s) => secrets.has(`${p.namespace}/${s}`));
   if (missing.length) return `${nameOf(o)} waits for Secret ${missing.join(", ")} from Vault`;
   return undefined;
 }
 
-/** The sync steps of an app (phases and waves): more than one means its sync waits on health. */
-function syncSteps(objects: Obj[]): number {
-  const steps = new Set<string>();
-  for (const o of objects) {
-    if (neverApplied(o)) continue;
-    const a = o["metadata"]?.["annotations"] ?? {};
-    const hook = String(a["argocd.argoproj.io/hook"] ?? a["helm.sh/hook"] ?? "");
-    const phase = /post/i.test(hook) ? "post" : /pre/i.test(hook) ? "pre" : "sync";
-    steps.add(`${phase}/${waveOf(o)}`);
-  }
-  return steps.size;
+/** An object's step in its app's sync: phase (PreSync 0, Sync 1, PostSync 2), then wave. */
+function stepOf(o: Obj): [number, number] {
+  const a = o["metadata"]?.["annotations"] ?? {};
+  const hook = String(a["argocd.argoproj.io/hook"] ?? a["helm.sh/hook"] ?? "");
+  const phase = /post/i.test(hook) ? 2 : /pre/i.test(hook) ? 0 : 1;
+  return [phase, waveOf(o)];
 }
+const laterStep = (a: [number, number], b: [number, number]) => a[0] - b[0] || a[1] - b[1];
+
+/** Does this app (or one of its objects) prune last? That adds a last step after every wave. */
+function prunesLast(app: Obj, objects: Obj[]): boolean {
+  const options: string[] = app["spec"]["syncPolicy"]?.["syncOptions"] ?? [];
+  const annotated = (o: Obj) => String(o["metadata"]?.["annotations"]?.["argocd.argoproj.io/sync-options"] ?? "");
+  return options.includes("PruneLast=true") || objects.some((o) => annotated(o).includes("PruneLast=true"));
+}
+
+/** Custom resources: kinds that Kubernetes does not serve by itself. */
+const isCustom = (o: Obj) => !servedBuiltIn(String(o["apiVersion"]), o["kind"]);
 
 /**
  * What would stop a sync from finishing, in the root app or in a child: a wave before the last
  * (which Argo CD health-waits) holding an app that waits on people, or one that needs a CRD from
- * a later wave; a child whose own sync waits on health (hooks, waves) while something in it
- * waits on people; no sync timeout; PruneLast on the root (it adds a health-waited last wave).
+ * a later wave; a child where something that waits on people is not in the last step of its
+ * sync (hooks or waves after it), or that prunes last; a child that keeps no history; no sync
+ * timeout; PruneLast on the root (it adds a health-waited last wave).
  */
 export function waveViolations(tree: Tree): string[] {
   const out: string[] = [];
@@ -858,8 +860,8 @@ export function waveViolations(tree: Tree): string[] {
       for (const r of people)
         out.push(`${name} (wave ${wave}, before the last wave ${last}): ${r}, so the root's sync would wait on it`);
       for (const p of mine) {
+        if (!isCustom(p.object)) continue;
         const group = groupOf(p.object);
-        if (!group.includes(".") || group.endsWith(".k8s.io")) continue;
         const provider = crdApp.get(`${group}/${p.object["kind"]}`);
         const providerApp = provider ? tree.apps.get(provider) : undefined;
         if (provider !== name && (!providerApp || waveOf(providerApp) >= wave))
@@ -868,8 +870,25 @@ export function waveViolations(tree: Tree): string[] {
           );
       }
     }
-    if (syncSteps(tree.children.get(name) ?? []) > 1)
-      for (const r of people) out.push(`${name}: its sync has hooks or waves, so it waits on health, and ${r}`);
+    // Argo CD waits on health between the steps of a sync, and not after the last: what waits on
+    // a person must be in the last step, and nothing may prune last after it.
+    const objects = mine.map((p) => p.object);
+    const steps = objects
+      .filter((o) => !neverApplied(o))
+      .map(stepOf)
+      .sort(laterStep);
+    const lastStep = steps.at(-1);
+    const pruning = prunesLast(app, objects);
+    for (const p of mine) {
+      const r = waitsOnPeople(p, secrets);
+      if (!r) continue;
+      if (pruning) out.push(`${name}: it prunes last, so its sync waits on health after applying, and ${r}`);
+      else if (lastStep && laterStep(stepOf(p.object), lastStep) < 0)
+        out.push(`${name}: its sync has hooks or waves after ${nameOf(p.object)}, so it waits on its health, and ${r}`);
+    }
+    // Argo CD keeps this many entries of an app's history; the child-health check reads it.
+    if (app["spec"]["revisionHistoryLimit"] === 0)
+      out.push(`${name}: revisionHistoryLimit 0 leaves no history, so its parent would never see it Healthy`);
   }
   if ((tree.root["spec"]["syncPolicy"]["syncOptions"] ?? []).includes("PruneLast=true"))
     out.push(
