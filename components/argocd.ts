@@ -110,6 +110,10 @@ type ArgoCdValues = { configs: Record<string, unknown> } & Record<string, unknow
  * (it has a history entry) and reports Healthy: Argo CD 3.4 leaves resources that are still
  * Missing out of an app's health (argo-cd issue 27917), so an app that synced nothing, or only
  * part, can report Healthy. Before its first sync a child is Progressing, or Degraded if it is.
+ * Argo CD writes a history entry for each successful sync of a whole app (an automated one, or
+ * a person's Sync of everything), not for a self-heal or a partial sync; the tree keeps history
+ * on every child (a spec forbids revisionHistoryLimit 0). The gate matters on a new cluster:
+ * later, a child that synced once counts as ready for its wave while it rolls out a change.
  */
 export const APPLICATION_HEALTH_LUA = `hs = {}
 hs.status = "Progressing"
