@@ -728,6 +728,8 @@ async function main(): Promise<number> {
   h.time("toolchain, warm", warm.seconds);
   const cli = /^toolchain: cli (.+)$/m.exec(build.stdout)?.[1];
   if (!cli) throw new Error("the toolchain did not say where the CLI is");
+  const healthLua = /^toolchain: argocd-health-lua (.+)$/m.exec(build.stdout)?.[1];
+  if (!healthLua) throw new Error("the toolchain did not say where argocd-health-lua is");
   const v = versions();
   const bin = path.join(cache, "bin");
   const k8s = path.join(bin, `kubernetes-${v["KUBERNETES_VERSION"]}`);
@@ -805,7 +807,7 @@ async function main(): Promise<number> {
     await scenarioNpm(ctx);
     await scenarioGoneCluster(ctx);
     await scenarioRealK3d(ctx);
-    await scenarioTree({ h, work, kubectlBin, kubeconfigFile: cp.kubeconfigFile });
+    await scenarioTree({ h, work, kubectlBin, kubeconfigFile: cp.kubeconfigFile, healthLua });
   } catch (e) {
     await h.check("the scenarios ran to their end", () => {
       throw e;

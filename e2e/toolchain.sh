@@ -238,6 +238,23 @@ stand_ins() {
   done_step
 }
 
+# --- Argo CD's Lua health checks on Argo CD's own interpreter (e2e/lua/, gopher-lua) ------------
+# Keyed by a hash of its source, like the stand-ins; older builds are removed.
+argocd_lua_dir() {
+  printf '%s/argocd-lua-%s' "$BIN" "$(cd "$E2E_DIR/lua" &&
+    find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
+    sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+}
+argocd_lua() {
+  local out d
+  out="$(argocd_lua_dir)"
+  step "argocd-health-lua (${out##*-})"
+  have "$out/argocd-health-lua" && return
+  build "$E2E_DIR/lua" "$out" "" ./cmd/argocd-health-lua
+  for d in "$BIN"/argocd-lua-*; do [ "$d" = "$out" ] || rm -rf "$d"; done
+  done_step
+}
+
 # --- the CLI with its language host beside it --------------------------------------------------
 # The CLI takes the Node.js language host from its own folder (as a release ships them); one on
 # PATH instead draws a warning on every run. Hard links: no copy of the binaries.
@@ -303,6 +320,7 @@ case "$only" in
     pulumi_home
     k3d "$K3D_OLDEST"
     k3d "$K3D_NEWEST"
+    argocd_lua
     ;;
   *) "$only" "${@:2}" ;;
 esac
@@ -314,3 +332,4 @@ if [ "$only" = all ] && [ "$cached_steps" = 0 ]; then
 fi
 # For the e2e harness: where the CLI (with its language host) is.
 [ "$only" = all ] && printf 'toolchain: cli %s\n' "$(cli_dir)"
+[ "$only" = all ] && printf 'toolchain: argocd-health-lua %s\n' "$(argocd_lua_dir)/argocd-health-lua"

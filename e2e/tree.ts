@@ -4,13 +4,16 @@
  * goes through the real kube-apiserver's server-side dry run, after the tree's CRDs and
  * namespaces are created for real. That is the Kubernetes 1.35 schemas, each CRD's schema and
  * CEL rules at its pinned version, and Pod Security admission (a workload whose pods the
- * namespace's level would refuse draws a warning) as the cluster itself applies them.
+ * namespace's level would refuse draws a warning) as the cluster itself applies them. First, the
+ * health check through which the root's waves wait on their children runs on gopher-lua.
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ENVIRONMENTS } from "../components/config";
+import { APPLICATION_HEALTH_LUA } from "../components/argocd";
 import { BUILT_IN_KINDS, renderStackFile } from "../test/argocd-render";
+import { CHILD_HEALTH_CASES } from "../test/lua";
 import { placed } from "../test/tree-checks";
 import type { Harness } from "./harness";
 
@@ -21,6 +24,8 @@ export interface TreeCtx {
   work: string;
   kubectlBin: string;
   kubeconfigFile: string;
+  /** e2e/lua's runner of Argo CD health checks on gopher-lua, Argo CD's interpreter. */
+  healthLua: string;
 }
 
 /** kubectl with the control plane's kubeconfig: exit code, stdout and stderr. */
@@ -41,6 +46,26 @@ const LEVELS = ["privileged", "baseline", "restricted"];
 
 export async function scenarioTree(ctx: TreeCtx): Promise<void> {
   console.log("\nF. Every object of the GitOps tree through a real API server (server-side dry run)");
+  await ctx.h.check(
+    "the child-Application health check gives each case its health on Argo CD's interpreter (gopher-lua)",
+    () => {
+      const script = path.join(ctx.work, "application-health.lua");
+      fs.writeFileSync(script, APPLICATION_HEALTH_LUA);
+      const r = spawnSync(ctx.healthLua, [script], {
+        encoding: "utf8",
+        input: JSON.stringify(CHILD_HEALTH_CASES.map((c) => c.app)),
+      });
+      if (r.status !== 0) throw new Error(r.stderr.trim());
+      const got = JSON.parse(r.stdout) as ({ status: string; message: string } | undefined)[];
+      const wrong = CHILD_HEALTH_CASES.flatMap((c, i) => {
+        const h = got[i];
+        const right =
+          h?.status === c.expect.status && (c.expect.message === undefined || h.message === c.expect.message);
+        return right ? [] : [`${c.why}: got ${JSON.stringify(h)}, want ${JSON.stringify(c.expect)}`];
+      });
+      if (wrong.length) throw new Error(wrong.join("\n"));
+    },
+  );
   const made: string[] = [];
   await ctx.h.check(
     "the API versions the specs hand helm are the ones a real API server of that version serves",
