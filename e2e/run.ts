@@ -728,7 +728,8 @@ async function main(): Promise<number> {
   h.time("toolchain, warm", warm.seconds);
   const cli = /^toolchain: cli (.+)$/m.exec(build.stdout)?.[1];
   if (!cli) throw new Error("the toolchain did not say where the CLI is");
-  const healthLua = /^toolchain: argocd-health-lua (.+)$/m.exec(build.stdout)?.[1];
+  // The path line, not the step's line (which names the tool too).
+  const healthLua = /^toolchain: argocd-health-lua (\/\S+)$/m.exec(build.stdout)?.[1];
   if (!healthLua) throw new Error("the toolchain did not say where argocd-health-lua is");
   const v = versions();
   const bin = path.join(cache, "bin");

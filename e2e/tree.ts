@@ -55,6 +55,7 @@ export async function scenarioTree(ctx: TreeCtx): Promise<void> {
         encoding: "utf8",
         input: JSON.stringify(CHILD_HEALTH_CASES.map((c) => c.app)),
       });
+      if (r.error) throw new Error(`${ctx.healthLua}: ${r.error.message}`);
       if (r.status !== 0) throw new Error(r.stderr.trim());
       const got = JSON.parse(r.stdout) as ({ status: string; message: string } | undefined)[];
       const wrong = CHILD_HEALTH_CASES.flatMap((c, i) => {

@@ -28,12 +28,15 @@ import {
   waveViolations,
 } from "./tree-checks";
 
-/** The most nodes a stack's cluster grows to (a DaemonSet runs a pod on each). */
+/** The most nodes a stack's cluster grows to (a DaemonSet runs a pod on each): every pool at its maximum, or k3d's servers and agents. */
 function maxNodes(env: Environment): number {
-  const cluster = stackFile(env)["platform:cluster"] as Obj | undefined;
-  const pools = Object.values(cluster ?? {}).flatMap((c) => (typeof c === "object" && c ? (c["nodePools"] ?? []) : []));
-  const max = Math.max(1, ...pools.map((p: Obj) => Number(p["maxNodes"] ?? p["nodeCount"] ?? 1)));
-  return Number.isFinite(max) ? max : 1;
+  const cluster = (stackFile(env)["platform:cluster"] ?? {}) as Obj;
+  const settings = (cluster[cluster["provider"]] ?? {}) as Obj;
+  if (cluster["provider"] === "k3d") return Number(settings["servers"] ?? 1) + Number(settings["agents"] ?? 0);
+  const pools = (settings["nodePools"] ?? []) as Obj[];
+  const total = pools.reduce((n, p) => n + Number(p["maxNodes"] ?? p["nodeCount"] ?? p["minNodes"] ?? 1), 0);
+  assert.ok(total > 0, `${env}: no node pools in platform:cluster`);
+  return total;
 }
 
 /** Pod Security levels: the tree's namespaces, and argocd's (made by Pulumi, restricted). */
