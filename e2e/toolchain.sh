@@ -215,14 +215,17 @@ k3d() {
   done_step
 }
 
-# --- stand-ins for the plugins the module proxy does not serve -------------------------------
-# pulumi-language-nodejs, pulumi-resource-command and pulumi-resource-random (e2e/plugins/), keyed
-# by a hash of their source, so an edit rebuilds them.
-stand_ins_dir() {
-  printf '%s/stand-ins-%s' "$BIN" "$(cd "$E2E_DIR/plugins" &&
+# --- what is built from this project's own Go modules (e2e/plugins/, e2e/lua/) -----------------
+# source_dir NAME SRC: $BIN/NAME-<hash of SRC's Go source>, so an edit rebuilds it.
+source_dir() {
+  printf '%s/%s-%s' "$BIN" "$1" "$(cd "$2" &&
     find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
     sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
 }
+
+# --- stand-ins for the plugins the module proxy does not serve -------------------------------
+# pulumi-language-nodejs, pulumi-resource-command and pulumi-resource-random (e2e/plugins/).
+stand_ins_dir() { source_dir stand-ins "$E2E_DIR/plugins"; }
 stand_ins() {
   local out key
   out="$(stand_ins_dir)"
@@ -239,12 +242,8 @@ stand_ins() {
 }
 
 # --- Argo CD's Lua health checks on Argo CD's own interpreter (e2e/lua/, gopher-lua) ------------
-# Keyed by a hash of its source, like the stand-ins; older builds are removed.
-argocd_lua_dir() {
-  printf '%s/argocd-lua-%s' "$BIN" "$(cd "$E2E_DIR/lua" &&
-    find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) -print0 |
-    sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
-}
+# Older builds are removed.
+argocd_lua_dir() { source_dir argocd-lua "$E2E_DIR/lua"; }
 argocd_lua() {
   local out d
   out="$(argocd_lua_dir)"
