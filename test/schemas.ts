@@ -43,21 +43,17 @@ export function podSpecOf(o: Obj): Obj | undefined {
 }
 
 /**
- * The npm package holding the schema of each API group: Kubernetes' own (kubernetes-models),
- * Argo CD's CRDs, and those of the operators the GitOps tree installs.
+ * The npm package holding the schema of each API group beyond Kubernetes' own (kubernetes-models):
+ * Argo CD's CRDs, for the objects the program makes. What the GitOps tree's children render is
+ * checked against the CRDs the tree itself installs, at their pinned versions (tree-checks.ts).
  */
 const MODEL_PACKAGES: Record<string, string> = {
   "argoproj.io": "@kubernetes-models/argo-cd/argoproj.io",
-  "cert-manager.io": "@kubernetes-models/cert-manager/cert-manager.io",
-  "external-secrets.io": "@kubernetes-models/external-secrets/external-secrets.io",
-  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator/monitoring.coreos.com",
-  "bitnami.com": "@kubernetes-models/sealed-secrets/bitnami.com",
 };
 
 /**
- * Validates an object against the schema of its kind: Kubernetes' own for built-in kinds, the
- * CRD's for Argo CD, cert-manager, External Secrets, the Prometheus operator and Sealed Secrets.
- * A kind with no schema in these packages fails.
+ * Validates an object against the schema of its kind: Kubernetes' own for built-in kinds, Argo
+ * CD's CRDs for its kinds. A kind with no schema in these packages fails.
  */
 export async function validateObject(o: Obj): Promise<void> {
   const apiVersion = String(o["apiVersion"]);

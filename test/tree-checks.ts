@@ -833,7 +833,7 @@ function prunesLast(app: Obj, objects: Obj[]): boolean {
 }
 
 /** Custom resources: kinds that Kubernetes does not serve by itself. */
-const isCustom = (o: Obj) => !servedBuiltIn(String(o["apiVersion"]), o["kind"]);
+export const isCustom = (o: Obj): boolean => !servedBuiltIn(String(o["apiVersion"]), o["kind"]);
 
 /**
  * What would stop a sync from finishing, in the root app or in a child: a wave before the last
