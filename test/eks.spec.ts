@@ -250,8 +250,16 @@ describe("EKS cluster", () => {
         });
         // Order that data flow does not give: nodes need the CNI; CoreDNS and EBS CSI need nodes.
         const groups = all("eks/nodeGroup:NodeGroup").map((g) => g.name);
+        const privateRoutes = all("ec2/routeTableAssociation:RouteTableAssociation")
+          .filter((a) => a.name.includes("private"))
+          .map((a) => a.urn);
         for (const g of all("eks/nodeGroup:NodeGroup")) {
           assert.ok(depNames(g).includes("cluster-vpc-cni") && depNames(g).includes("cluster-kube-proxy"), g.name);
+          // Nodes in private subnets pull images through the NAT gateways: their routes come first.
+          assert.ok(
+            privateRoutes.every((u) => g.dependencies.includes(u)),
+            `${g.name} could boot before its way out`,
+          );
         }
         for (const name of ["coredns", "aws-ebs-csi-driver", "metrics-server"]) {
           assert.ok(

@@ -183,14 +183,18 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         { ...child, dependsOn: [igw] },
       );
     });
-    privateSubnets.forEach((subnet, i) => {
+    const privateRoutes = privateSubnets.map((subnet, i) => {
       const nat = nats[Math.min(i, nats.length - 1)];
       const table = new ec2.RouteTable(
         `${name}-private-${i}`,
         { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat?.id }], tags: named(`private-${i}`) },
         child,
       );
-      new ec2.RouteTableAssociation(`${name}-private-${i}`, { subnetId: subnet.id, routeTableId: table.id }, child);
+      return new ec2.RouteTableAssociation(
+        `${name}-private-${i}`,
+        { subnetId: subnet.id, routeTableId: table.id },
+        child,
+      );
     });
     this.network = {
       id: vpc.id,
@@ -336,7 +340,10 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         subnets: privateSubnets,
         tags,
         child,
-        dependsOn: [...nodePolicies, vpcCni, kubeProxy],
+        // Nodes in private subnets pull their images (the CNI's among them) through the NAT
+        // gateways: their routes must be in before a node boots. The control plane takes longer
+        // than the NAT gateways, so this costs no time.
+        dependsOn: [...nodePolicies, ...privateRoutes, vpcCni, kubeProxy],
       }),
     );
 
