@@ -63,11 +63,21 @@ describe("the link checker", () => {
     );
   });
 
-  it("reads links outside code only, reference definitions included", () => {
-    const text = '[a](a.md) `[b](b.md)`\n```\n[c](c.md)\n```\n[d]: d.md\n![img](i.png "title")\n';
+  it("reads links outside code only, wrapped ones and reference definitions included", () => {
+    const text = [
+      "[a](a.md) `[b](b.md)`",
+      "```",
+      "[c](c.md)",
+      "```",
+      "[d]: d.md",
+      '![img](i.png "title") `code that [e](e.md)',
+      "wraps` and [a link that",
+      "wraps](w.md#x)",
+      "",
+    ].join("\n");
     assert.deepEqual(
-      linksOf(text).map((l) => l.target),
-      ["a.md", "d.md", "i.png"],
+      linksOf(text).map((l) => `${l.line} ${l.target}`),
+      ["1 a.md", "5 d.md", "6 i.png", "7 w.md#x"],
     );
   });
 

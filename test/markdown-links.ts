@@ -27,9 +27,17 @@ function proseLines(text: string): { text: string; line: number }[] {
   return out;
 }
 
-/** A line without its inline code spans, so that `[a](b)` written as code is not a link. */
-function withoutCode(line: string): string {
-  return line.replace(/(`+)[\s\S]*?\1/g, "");
+/**
+ * A page's prose: fenced code blocks blanked and inline code spans (which may wrap, but never
+ * across a blank line) removed, newlines kept, so that offsets still give line numbers.
+ */
+function prose(text: string): string {
+  const lines = text.split("\n");
+  const kept = new Set(proseLines(text).map((l) => l.line));
+  return lines
+    .map((l, i) => (kept.has(i + 1) ? l : ""))
+    .join("\n")
+    .replace(/(`+)(?:(?!\n[ \t]*\n)[\s\S])*?\1/g, (code) => code.replace(/[^\n]/g, ""));
 }
 
 /**
@@ -64,18 +72,18 @@ export function anchorsOf(text: string): Set<string> {
   return anchors;
 }
 
-/** Every link target of a page: inline links and images, and reference definitions. */
+/** Every link target of a page: inline links and images (their text may wrap), and reference definitions. */
 export function linksOf(text: string): Link[] {
+  const body = prose(text);
+  const lineAt = (offset: number) => body.slice(0, offset).split("\n").length;
   const links: Link[] = [];
-  for (const { text: raw, line } of proseLines(text)) {
-    const prose = withoutCode(raw);
-    for (const m of prose.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
-      links.push({ target: m[1]!, line });
-    }
-    const definition = /^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/.exec(prose);
-    if (definition) links.push({ target: definition[1]!, line });
+  for (const m of body.matchAll(/!?\[((?:(?!\n[ \t]*\n)[^\]])*)\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
+    links.push({ target: m[2]!, line: lineAt(m.index) });
   }
-  return links;
+  for (const m of body.matchAll(/^[ ]{0,3}\[[^\]\n]+\]:[ \t]*<?(\S+?)>?(?:[ \t]+"[^"\n]*")?[ \t]*$/gm)) {
+    links.push({ target: m[1]!, line: lineAt(m.index) });
+  }
+  return links.sort((a, b) => a.line - b.line);
 }
 
 /** A link to another site or protocol, which the checks leave alone. */
