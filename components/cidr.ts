@@ -54,3 +54,11 @@ export function subnetCidr(cidr: string, newBits: number, index: number): string
   }
   return `${formatAddress(parsed.network + index * 2 ** (32 - prefix))}/${prefix}`;
 }
+
+/** True when every address of `inner` is in `outer` (10.1.0.0/16 is inside 10.0.0.0/8). */
+export function cidrContains(outer: string, inner: string): boolean {
+  const o = parseCidr(outer);
+  const i = parseCidr(inner);
+  if (!o || !i || i.prefix < o.prefix) return false;
+  return Math.floor(i.network / 2 ** (32 - o.prefix)) === Math.floor(o.network / 2 ** (32 - o.prefix));
+}

@@ -8,7 +8,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import * as YAML from "yaml";
 import { z } from "zod";
-import { cidrsOverlap, formatCidr, parseCidr } from "./cidr";
+import { apiAccessProblems } from "./api-access";
+import { cidrContains, cidrsOverlap, formatCidr, parseCidr } from "./cidr";
+import { checkoutTree, type GitOpsTree, isExampleRepoURL } from "./gitops-tree";
 
 /** Config namespace of this project (`name:` in Pulumi.yaml). */
 export const NAMESPACE = "platform";
@@ -742,13 +744,10 @@ export function loadConfig(): PlatformConfig {
   return config;
 }
 
-/** The repository URL the stack files ship with, for users to replace. */
-const EXAMPLE_REPO_PREFIX = "https://github.com/your-org/";
-
 /** Settings that are valid but almost surely not meant; shown as warnings, not errors. */
 export function configWarnings(config: PlatformConfig): string[] {
   const warnings: string[] = [];
-  if (config.gitops.repoURL.startsWith(EXAMPLE_REPO_PREFIX)) {
+  if (isExampleRepoURL(config.gitops.repoURL)) {
     warnings.push(
       `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository`,
     );
@@ -756,7 +755,7 @@ export function configWarnings(config: PlatformConfig): string[] {
   const c = config.cluster;
   const cloud =
     c.provider === "eks" ? c.eks : c.provider === "doks" ? c.doks : c.provider === "gke" ? c.gke : undefined;
-  const examples = cloud?.apiAllowedCidrs.filter((cidr) => DOCUMENTATION_RANGES.some((r) => cidrsOverlap(r, cidr)));
+  const examples = cloud?.apiAllowedCidrs.filter((cidr) => DOCUMENTATION_RANGES.some((r) => cidrContains(r, cidr)));
   if (examples?.length) {
     warnings.push(
       `${NAMESPACE}:cluster.${c.provider}.apiAllowedCidrs still holds the documentation range ${examples.join(", ")}: nobody reaches the API from there; list your own egress ranges`,
@@ -798,6 +797,7 @@ export function parseConfig(
   all: Record<string, string>,
   stack: string,
   isSecret: (fullKey: string) => boolean,
+  tree: GitOpsTree = checkoutTree(),
 ): PlatformConfig {
   const problems: string[] = [];
   const raw: Record<string, unknown> = {};
@@ -815,88 +815,86 @@ export function parseConfig(
     }
   }
 
-  const parsed = platformSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success) {
+  // Each key on its own, so that a mistake in one hides neither the mistakes in the others nor
+  // the checks across keys that do not need it.
+  const unknown = Object.keys(raw).filter((k) => !(CONFIG_KEYS as string[]).includes(k));
+  problems.push(...unknown.map(unknownConfigKey));
+  const v: Partial<z.output<typeof platformSchema>> = {};
+  for (const key of CONFIG_KEYS) {
+    const parsed = platformSchema.shape[key].safeParse(raw[key], { reportInput: true });
+    if (parsed.success) (v as Record<string, unknown>)[key] = parsed.data;
     // A value can break two rules at once (0 servers: too few, and even); say it once.
-    problems.push(...new Set(parsed.error.issues.map(formatIssue)));
+    else problems.push(...new Set(parsed.error.issues.map((i) => formatIssue({ ...i, path: [key, ...i.path] }))));
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
-  const v = parsed.data;
   const environment = v.environment;
-  const name = v.cluster.name ?? `platform-${stack}`;
-  const common = {
-    name,
-    protect: v.cluster.protect ?? (environment === "prod" && !v.lifecycle.ephemeral),
-    ephemeral: v.lifecycle.ephemeral,
-    tags: cleanupTags(name, stack, environment),
-  };
-  const c = v.cluster;
-  let cluster: ClusterConfig;
-  switch (c.provider) {
-    case "k3d":
-      cluster = { ...common, provider: "k3d", k3d: c.k3d };
-      break;
-    case "eks":
-      cluster = { ...common, provider: "eks", eks: eksSettings(c.eks, environment, problems) };
-      break;
-    case "doks":
-      cluster = { ...common, provider: "doks", doks: doksSettings(c.doks, environment, all, isSecret, problems) };
-      break;
-    case "gke":
-      cluster = { ...common, provider: "gke", gke: gkeSettings(c.gke, environment, problems) };
-      break;
-    case "existing":
-      cluster = { ...common, provider: "existing", existing: existingSettings(c.existing, v.kubeconfig, problems) };
-      break;
-  }
-  if (c.provider !== "existing" && v.kubeconfig !== undefined) {
-    problems.push(
-      `${NAMESPACE}:kubeconfig is read only when ${NAMESPACE}:cluster.provider is existing (got provider ${c.provider}); remove it with \`pulumi config rm ${NAMESPACE}:kubeconfig\``,
-    );
-  }
-
-  const isLocal = cluster.provider === "k3d";
-  const hostnameValue = v.argocd.hostname ?? (isLocal ? `argocd.${environment}.127.0.0.1.nip.io` : undefined);
-  if (!clusterName.safeParse(name).success) {
-    problems.push(
-      `${NAMESPACE}:cluster.name is not set and the default "platform-${stack}" is not a DNS-1123 label of at most 32 characters; set ${NAMESPACE}:cluster.name`,
-    );
-  }
-  if (hostnameValue === undefined) {
-    problems.push(
-      `${NAMESPACE}:argocd.hostname is required when ${NAMESPACE}:cluster.provider is ${cluster.provider} (a DNS name you control, like argocd.example.com)`,
-    );
-  }
-  if (cluster.provider === "k3d") {
-    const k = cluster.k3d;
-    const ports: [string, number][] = [
-      ["apiPort", k.apiPort],
-      ["httpPort", k.httpPort],
-      ["httpsPort", k.httpsPort],
-      ...(k.registry.enabled ? ([["registry.port", k.registry.port]] as [string, number][]) : []),
-    ];
-    const seen = new Map<number, string>();
-    for (const [key, port] of ports) {
-      const first = seen.get(port);
-      if (first === undefined) seen.set(port, key);
-      else
-        problems.push(
-          `${NAMESPACE}:cluster.k3d.${key} must differ from ${NAMESPACE}:cluster.k3d.${first} (both are ${port})`,
-        );
+  const name = v.cluster?.name ?? `platform-${stack}`;
+  let cluster: ClusterConfig | undefined;
+  if (v.cluster) {
+    const c = v.cluster;
+    if (c.name === undefined && !clusterName.safeParse(name).success) {
+      problems.push(
+        `${NAMESPACE}:cluster.name is not set and the default "platform-${stack}" is not a DNS-1123 label of at most 32 characters; set ${NAMESPACE}:cluster.name`,
+      );
+    }
+    if (c.provider !== "existing" && raw["kubeconfig"] !== undefined) {
+      problems.push(
+        `${NAMESPACE}:kubeconfig is read only when ${NAMESPACE}:cluster.provider is existing (got provider ${c.provider}); remove it with \`pulumi config rm ${NAMESPACE}:kubeconfig\``,
+      );
+    }
+    if (c.provider === "k3d") checkK3dPorts(c.k3d, problems);
+    if (environment && v.lifecycle) {
+      const common = {
+        name,
+        protect: c.protect ?? (environment === "prod" && !v.lifecycle.ephemeral),
+        ephemeral: v.lifecycle.ephemeral,
+        tags: cleanupTags(name, stack, environment),
+      };
+      cluster = clusterSettings(c, common, environment, v.kubeconfig, all, isSecret, problems);
+    }
+    if (v.lifecycle?.ephemeral && c.protect === true) {
+      problems.push(
+        `${NAMESPACE}:cluster.protect must be false when ${NAMESPACE}:lifecycle.ephemeral is true: an ephemeral stack is destroyed by the reaper (got true)`,
+      );
     }
   }
-  if (v.lifecycle.ephemeral && environment === "prod") {
+  if (v.lifecycle?.ephemeral && environment === "prod") {
     problems.push(
       `${NAMESPACE}:lifecycle.ephemeral must be false in prod: a prod stack is never short-lived (got true)`,
     );
   }
-  if (v.lifecycle.ephemeral && v.cluster.protect === true) {
+
+  const isLocal = v.cluster?.provider === "k3d";
+  const hostnameValue = v.argocd?.hostname ?? (isLocal ? `argocd.${environment ?? "dev"}.127.0.0.1.nip.io` : undefined);
+  if (v.cluster && v.argocd && hostnameValue === undefined) {
     problems.push(
-      `${NAMESPACE}:cluster.protect must be false when ${NAMESPACE}:lifecycle.ephemeral is true: an ephemeral stack is destroyed by the reaper (got true)`,
+      `${NAMESPACE}:argocd.hostname is required when ${NAMESPACE}:cluster.provider is ${v.cluster.provider} (a DNS name you control, like argocd.example.com)`,
     );
   }
-  if (problems.length > 0 || hostnameValue === undefined) throw new ConfigError(problems);
+  const gitopsPath = environment && (v.gitops?.path ?? `gitops/envs/${environment}`).replace(/\/$/, "");
+  if (environment && v.gitops && gitopsPath) checkGitOpsPath(gitopsPath, v.gitops.path, environment, tree, problems);
+  const ha = v.argocd && environment ? (v.argocd.ha ?? environment === "prod") : undefined;
+  if (v.argocd && environment && gitopsPath) checkArgoCdPin(v.argocd.chartVersion, gitopsPath, tree, problems);
+  if (ha && cluster) checkHaNodes(cluster, problems);
+  if (v.argocd?.waitForHealthy === true && v.gitops && isExampleRepoURL(v.gitops.repoURL)) {
+    problems.push(
+      `${NAMESPACE}:argocd.waitForHealthy cannot be true while ${NAMESPACE}:gitops.repoURL is the example ${v.gitops.repoURL}: Argo CD cannot sync it, so the wait could never end; set your repository first`,
+    );
+  }
+
+  if (
+    problems.length > 0 ||
+    !environment ||
+    !cluster ||
+    !v.argocd ||
+    !v.gitops ||
+    !v.lifecycle ||
+    !gitopsPath ||
+    ha === undefined ||
+    hostnameValue === undefined
+  ) {
+    throw new ConfigError(problems);
+  }
 
   return {
     environment,
@@ -906,7 +904,7 @@ export function parseConfig(
       chartVersion: v.argocd.chartVersion,
       chartRepository: v.argocd.chartRepository.replace(/\/+$/, ""),
       hostname: hostnameValue,
-      ha: v.argocd.ha ?? environment === "prod",
+      ha,
       ingressClassName: v.argocd.ingressClassName,
       tls: { enabled: v.argocd.tls ?? !isLocal, clusterIssuer: v.argocd.clusterIssuer },
       installTimeoutSeconds: v.argocd.installTimeoutSeconds,
@@ -916,7 +914,7 @@ export function parseConfig(
     gitops: {
       repoURL: v.gitops.repoURL,
       targetRevision: v.gitops.targetRevision,
-      path: (v.gitops.path ?? `gitops/envs/${environment}`).replace(/\/$/, ""),
+      path: gitopsPath,
       syncPolicy: v.gitops.syncPolicy ?? (environment === "prod" ? "manual" : "automated"),
       retryLimit: v.gitops.retryLimit,
       ...(v.gitopsCredentials ? { credentials: pulumi.secret(v.gitopsCredentials) } : {}),
@@ -924,6 +922,128 @@ export function parseConfig(
     lifecycle: v.lifecycle,
     ...(v.sealedSecretsKey ? { sealedSecretsKey: pulumi.secret(v.sealedSecretsKey) } : {}),
   };
+}
+
+type ParsedCluster = z.output<typeof clusterSchema>;
+
+/** The provider's settings, with the checks that need the environment. */
+function clusterSettings(
+  c: ParsedCluster,
+  common: ClusterCommon,
+  environment: Environment,
+  kubeconfig: string | undefined,
+  all: Record<string, string>,
+  isSecret: (fullKey: string) => boolean,
+  problems: string[],
+): ClusterConfig {
+  switch (c.provider) {
+    case "k3d":
+      return { ...common, provider: "k3d", k3d: c.k3d };
+    case "eks":
+      return { ...common, provider: "eks", eks: eksSettings(c.eks, environment, problems) };
+    case "doks":
+      return { ...common, provider: "doks", doks: doksSettings(c.doks, environment, all, isSecret, problems) };
+    case "gke":
+      return { ...common, provider: "gke", gke: gkeSettings(c.gke, environment, problems) };
+    case "existing":
+      return { ...common, provider: "existing", existing: existingSettings(c.existing, kubeconfig, problems) };
+  }
+}
+
+/** k3d maps each port on this machine once. */
+function checkK3dPorts(k: K3dSettings, problems: string[]): void {
+  const ports: [string, number][] = [
+    ["apiPort", k.apiPort],
+    ["httpPort", k.httpPort],
+    ["httpsPort", k.httpsPort],
+    ...(k.registry.enabled ? ([["registry.port", k.registry.port]] as [string, number][]) : []),
+  ];
+  const seen = new Map<number, string>();
+  for (const [key, port] of ports) {
+    const first = seen.get(port);
+    if (first === undefined) seen.set(port, key);
+    else
+      problems.push(
+        `${NAMESPACE}:cluster.k3d.${key} must differ from ${NAMESPACE}:cluster.k3d.${first} (both are ${port})`,
+      );
+  }
+}
+
+/**
+ * The root app syncs a folder of this repository, and the root of the stack's own environment:
+ * a dev stack must never sync what prod runs.
+ */
+function checkGitOpsPath(
+  rel: string,
+  given: string | undefined,
+  environment: Environment,
+  tree: GitOpsTree,
+  problems: string[],
+): void {
+  const key = `${NAMESPACE}:gitops.path`;
+  const subject = given === undefined ? `${key} is not set and its default ${rel}` : `${key} ${rel}`;
+  const roots = tree.roots();
+  const known = roots.length ? ` (the environments' roots: ${roots.join(", ")})` : "";
+  if (!tree.isFolder(rel)) {
+    problems.push(`${subject} is not a folder of this repository, so Argo CD would find nothing to sync${known}`);
+    return;
+  }
+  const declared = tree.environmentOf(rel);
+  if (declared !== undefined && declared !== environment) {
+    const own = roots.find((r) => tree.environmentOf(r) === environment);
+    problems.push(
+      `${subject} is the root of the ${declared} environment (its environment.yaml), not of ${environment}: a ${environment} stack must sync its own environment's tree${own ? `, like ${own}` : ""}`,
+    );
+  }
+}
+
+/**
+ * After bootstrap Argo CD manages its own chart, at the version the tree pins: a stack that
+ * installs another version would fight it on every sync.
+ */
+function checkArgoCdPin(version: string, rel: string, tree: GitOpsTree, problems: string[]): void {
+  const pinned = tree.isFolder(rel) ? tree.argocdChartVersion(rel) : undefined;
+  if (pinned === undefined || pinned === version) return;
+  problems.push(
+    `${NAMESPACE}:argocd.chartVersion must be ${pinned}, the argo-cd version ${rel}/versions.yaml pins: Argo CD manages its own chart after bootstrap, and two versions would fight on every sync (got "${version}"); change both together, as \`npm run promote\` does`,
+  );
+}
+
+/** Argo CD's HA mode runs three redis-ha replicas, each on a node of its own. */
+export const HA_MIN_NODES = 3;
+
+/**
+ * The nodes a cluster has at the least: k3d's servers and agents, the cloud pools at their
+ * minimum (GKE's per zone, in a region's three zones); undefined for a cluster made elsewhere.
+ */
+export function minimumNodes(cluster: ClusterConfig): { nodes: number; from: string } | undefined {
+  const pools = (key: string, list: NodePoolConfig[], perPool = 1) => ({
+    nodes: list.reduce((n, p) => n + p.minNodes * perPool, 0),
+    from: `${NAMESPACE}:cluster.${key}.nodePools minNodes${perPool > 1 ? ` (per zone, ${perPool} zones)` : ""}`,
+  });
+  switch (cluster.provider) {
+    case "k3d":
+      return { nodes: cluster.k3d.servers + cluster.k3d.agents, from: `${NAMESPACE}:cluster.k3d servers + agents` };
+    case "eks":
+      return pools("eks", cluster.eks.nodePools);
+    case "doks":
+      return pools("doks", cluster.doks.nodePools);
+    case "gke":
+      return pools("gke", cluster.gke.nodePools, GKE_REGION_ZONES);
+    case "existing":
+      return undefined;
+  }
+}
+
+/** A regional GKE node pool puts its per-zone node count in each of the region's zones: three. */
+const GKE_REGION_ZONES = 3;
+
+function checkHaNodes(cluster: ClusterConfig, problems: string[]): void {
+  const least = minimumNodes(cluster);
+  if (!least || least.nodes >= HA_MIN_NODES) return;
+  problems.push(
+    `${NAMESPACE}:argocd.ha needs at least ${HA_MIN_NODES} nodes (redis-ha runs ${HA_MIN_NODES} replicas, each on a node of its own), and the cluster has ${least.nodes} at the least (${least.from}): add nodes or set ${NAMESPACE}:argocd.ha to false`,
+  );
 }
 
 /** The tags that mark every cloud resource of a cluster (GCP label rules: lowercase, '-' and '_'). */
@@ -963,14 +1083,10 @@ function nodePools(
   });
 }
 
-/** Prod APIs are never open to the internet, nor to any block of it wider than a /8. */
+/** Who may reach the API: the rule the policy pack applies too (components/api-access.ts). */
 function checkApiAccess(key: string, cidrs: string[], environment: Environment, problems: string[]): void {
-  const open = cidrs.find((c) => Number(c.split("/")[1]) < 8);
-  if (open !== undefined && environment === "prod") {
-    problems.push(
-      `${key} must not hold ${open} in prod (nothing wider than a /8): list the networks your operators and CI run from (got ${JSON.stringify(cidrs)})`,
-    );
-  }
+  for (const problem of apiAccessProblems(cidrs, environment))
+    problems.push(`${key} ${problem} (got ${JSON.stringify(cidrs)})`);
 }
 
 function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, problems: string[]): EksSettings {
@@ -1163,15 +1279,7 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   const [top, ...rest] = issue.path.map(String);
   if (top === undefined) {
     // Unknown top-level keys: name them as full config keys.
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys
-        .map((k) => {
-          const near = closest(k, CONFIG_KEYS);
-          const hint = near ? `; did you mean ${NAMESPACE}:${near}?` : "";
-          return `${NAMESPACE}:${k} is not a known config key${hint} (known: ${CONFIG_KEYS.map((c) => `${NAMESPACE}:${c}`).join(", ")})`;
-        })
-        .join("\n");
-    }
+    if (issue.code === "unrecognized_keys") return issue.keys.map(unknownConfigKey).join("\n");
     return `${NAMESPACE} config ${issue.message}`;
   }
   const key = rest.reduce((k, seg) => (/^\d+$/.test(seg) ? `${k}[${seg}]` : `${k}.${seg}`), `${NAMESPACE}:${top}`);
@@ -1186,6 +1294,13 @@ function formatIssue(issue: z.core.$ZodIssue): string {
   }
   const got = SECRET_KEYS.has(top) || issue.code === "unrecognized_keys" ? "" : ` (got ${show(input)})`;
   return `${key} ${issue.message}${got}`;
+}
+
+/** The line for a `platform:*` key the program does not read. */
+function unknownConfigKey(key: string): string {
+  const near = closest(key, CONFIG_KEYS);
+  const hint = near ? `; did you mean ${NAMESPACE}:${near}?` : "";
+  return `${NAMESPACE}:${key} is not a known config key${hint} (known: ${CONFIG_KEYS.map((c) => `${NAMESPACE}:${c}`).join(", ")})`;
 }
 
 function show(value: unknown): string {

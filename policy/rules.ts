@@ -8,6 +8,7 @@
  * kubeconfig secret at its source (the resource options); the specs check the stack's exports.
  */
 import type { ResourceValidation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
+import { apiAccessProblems } from "../components/api-access";
 
 /** A policy of this pack: one validation function per resource. */
 type Rule = ResourceValidationPolicy & { validateResource: ResourceValidation };
@@ -22,7 +23,6 @@ const CLUSTER_TYPES = {
 /** The tag (label on GCP, `key:value` tag on DigitalOcean) that names a cluster's environment. */
 const ENVIRONMENT_TAG = "platform-environment";
 
-const ANYWHERE = new Set(["0.0.0.0/0", "::/0"]);
 const CASCADE_FINALIZERS = new Set([
   "resources-finalizer.argocd.argoproj.io",
   "resources-finalizer.argocd.argoproj.io/background",
@@ -64,10 +64,6 @@ function environmentOf(args: Pick<ResourceValidationArgs, "type" | "props" | "pr
   }
 }
 
-function openToAnywhere(cidrs: unknown): boolean {
-  return !Array.isArray(cidrs) || cidrs.length === 0 || cidrs.some((c) => ANYWHERE.has(String(c)));
-}
-
 export const prodClustersProtected: Rule = {
   name: "prod-clusters-protected",
   description: "A prod cluster is protected in Pulumi and, where the cloud has it, deletion-protected.",
@@ -93,13 +89,23 @@ export const clusterApiNotPublic: Rule = {
   enforcementLevel: "mandatory",
   validateResource: (args, report) => {
     const props = args.props as Props;
+    const environment = environmentOf(args);
+    // What a public endpoint admits: a list the config check holds to the same rule (api-access.ts).
+    // No list, or an empty one, leaves a public endpoint open to every address.
+    const limitedBy = (field: string, cidrs: unknown) => {
+      if (!Array.isArray(cidrs) || cidrs.length === 0) {
+        report(`${args.name}: a public API endpoint must be limited by ${field}`);
+        return;
+      }
+      for (const problem of apiAccessProblems(cidrs.map(String), environment)) {
+        report(`${args.name}: ${field} ${problem}`);
+      }
+    };
     switch (args.type) {
       case CLUSTER_TYPES.eks: {
         const vpc = (props["vpcConfig"] ?? {}) as Props;
         if (vpc["endpointPrivateAccess"] !== true) report(`${args.name}: vpcConfig.endpointPrivateAccess must be true`);
-        if (vpc["endpointPublicAccess"] !== false && openToAnywhere(vpc["publicAccessCidrs"])) {
-          report(`${args.name}: a public API endpoint must be limited by vpcConfig.publicAccessCidrs, never 0.0.0.0/0`);
-        }
+        if (vpc["endpointPublicAccess"] !== false) limitedBy("vpcConfig.publicAccessCidrs", vpc["publicAccessCidrs"]);
         return;
       }
       case CLUSTER_TYPES.gke: {
@@ -108,11 +114,7 @@ export const clusterApiNotPublic: Rule = {
         if (priv["enablePrivateNodes"] !== true)
           report(`${args.name}: privateClusterConfig.enablePrivateNodes must be true`);
         const blocks = ((networks["cidrBlocks"] as Props[] | undefined) ?? []).map((b) => b["cidrBlock"] as unknown);
-        if (priv["enablePrivateEndpoint"] !== true && openToAnywhere(blocks)) {
-          report(
-            `${args.name}: a public API endpoint must be limited by masterAuthorizedNetworksConfig, never 0.0.0.0/0`,
-          );
-        }
+        if (priv["enablePrivateEndpoint"] !== true) limitedBy("masterAuthorizedNetworksConfig.cidrBlocks", blocks);
         if (networks["gcpPublicCidrsAccessEnabled"] === true) {
           report(
             `${args.name}: masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled opens the API to all of Google Cloud`,
@@ -122,9 +124,8 @@ export const clusterApiNotPublic: Rule = {
       }
       case CLUSTER_TYPES.doks: {
         const firewall = (props["controlPlaneFirewall"] ?? {}) as Props;
-        if (firewall["enabled"] !== true || openToAnywhere(firewall["allowedAddresses"])) {
-          report(`${args.name}: controlPlaneFirewall must be enabled with allowedAddresses, never 0.0.0.0/0`);
-        }
+        if (firewall["enabled"] !== true) report(`${args.name}: controlPlaneFirewall.enabled must be true`);
+        else limitedBy("controlPlaneFirewall.allowedAddresses", firewall["allowedAddresses"]);
         return;
       }
       default:

@@ -68,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       text = await synthesize(stack);
     } catch (e) {
       if (!(e instanceof SynthError)) throw e;
-      console.error(`synth: ${e.message}`);
+      for (const line of e.message.split("\n")) console.error(`synth: ${line}`);
       return 2;
     }
     const file = outputFile(args.out, stack);

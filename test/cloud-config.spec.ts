@@ -120,6 +120,15 @@ describe("cloud cluster config", () => {
         [],
       );
     });
+
+    it("calls a block the documentation range only when it lies inside one, not when it merely overlaps", () => {
+      const warned = (cidrs: string[]) =>
+        configWarnings(parse(cloud("doks", "stage", { apiAllowedCidrs: cidrs }))).filter((w) => w.includes("cluster"));
+      assert.deepEqual(warned(["203.0.0.0/8", "192.0.0.0/16", "198.51.0.0/16"]), []);
+      assert.deepEqual(warned(["198.51.100.128/25"]), [
+        "platform:cluster.doks.apiAllowedCidrs still holds the documentation range 198.51.100.128/25: nobody reaches the API from there; list your own egress ranges",
+      ]);
+    });
   });
 
   describe("digitalocean:token", () => {
@@ -233,7 +242,12 @@ describe("cloud cluster config", () => {
       [
         "an API open to the internet in prod",
         cloud("eks", "prod", { apiAllowedCidrs: ["0.0.0.0/0"] }),
-        'platform:cluster.eks.apiAllowedCidrs must not hold 0.0.0.0/0 in prod (nothing wider than a /8): list the networks your operators and CI run from (got ["0.0.0.0/0"])',
+        'platform:cluster.eks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["0.0.0.0/0"])',
+      ],
+      [
+        "an API open to the internet on a stage DOKS (its firewall would be off)",
+        cloud("doks", "stage", { apiAllowedCidrs: ["10.1.0.0/16", "0.0.0.0/0"] }),
+        'platform:cluster.doks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["10.1.0.0/16","0.0.0.0/0"])',
       ],
       [
         "the internet in two halves in prod",
@@ -334,9 +348,9 @@ describe("cloud cluster config", () => {
       });
     }
 
-    it("allows 0.0.0.0/0 outside prod, where a team may choose an open API", () => {
-      assert.deepEqual(settings(cloud("eks", "dev", { apiAllowedCidrs: ["0.0.0.0/0"] }), "eks").eks.apiAllowedCidrs, [
-        "0.0.0.0/0",
+    it("allows wide blocks outside prod, but never the whole internet", () => {
+      assert.deepEqual(settings(cloud("eks", "dev", { apiAllowedCidrs: ["0.0.0.0/1"] }), "eks").eks.apiAllowedCidrs, [
+        "0.0.0.0/1",
       ]);
     });
   });

@@ -143,13 +143,13 @@ describe("config", () => {
       const cfg = parse(
         withArgocd(
           { ha: true, tls: true, clusterIssuer: "selfsigned" },
-          withGitops({ syncPolicy: "manual", path: "envs/x/" }),
+          withGitops({ syncPolicy: "manual", path: "gitops/envs/dev/" }),
         ),
       );
       assert.equal(cfg.argocd.ha, true);
       assert.deepEqual(cfg.argocd.tls, { enabled: true, clusterIssuer: "selfsigned" });
       assert.equal(cfg.gitops.syncPolicy, "manual");
-      assert.equal(cfg.gitops.path, "envs/x", "a trailing slash is dropped");
+      assert.equal(cfg.gitops.path, "gitops/envs/dev", "a trailing slash is dropped");
     });
   });
 
@@ -340,6 +340,78 @@ describe("config", () => {
           `no line for ${key}: ${lines.join(" | ")}`,
         );
       }
+    });
+  });
+
+  describe("what the stack must agree with: the GitOps tree and the cluster's size", () => {
+    it("refuses a gitops.path that is no folder of this repository, naming the roots there are", () => {
+      assert.deepEqual(problems(withGitops({ path: "gitops/envs/qa" })), [
+        "platform:gitops.path gitops/envs/qa is not a folder of this repository, so Argo CD would find nothing to sync (the environments' roots: gitops/envs/dev, gitops/envs/prod, gitops/envs/stage)",
+      ]);
+    });
+
+    it("refuses the root of another environment: a dev stack never syncs prod's tree", () => {
+      assert.deepEqual(problems(withGitops({ path: "gitops/envs/prod" })), [
+        "platform:gitops.path gitops/envs/prod is the root of the prod environment (its environment.yaml), not of dev: a dev stack must sync its own environment's tree, like gitops/envs/dev",
+      ]);
+      // A folder of the tree that declares no environment (a component's overlay) is the user's call.
+      assert.equal(
+        parse(withGitops({ path: "gitops/platform/overlays/dev" })).gitops.path,
+        "gitops/platform/overlays/dev",
+      );
+    });
+
+    it("reads the environment and the pin from the tree, not from the folder's name", () => {
+      const tree = {
+        isFolder: () => true,
+        environmentOf: (rel: string) => (rel === "trees/blue" ? "stage" : undefined),
+        argocdChartVersion: (rel: string) => (rel === "trees/blue" ? "10.0.9" : undefined),
+        roots: () => ["trees/blue"],
+      };
+      let message = "";
+      try {
+        parseConfig(flat(withGitops({ path: "trees/blue" })), "dev", () => false, tree);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      assert.deepEqual(message.split("\n"), [
+        "platform:gitops.path trees/blue is the root of the stage environment (its environment.yaml), not of dev: a dev stack must sync its own environment's tree",
+        'platform:argocd.chartVersion must be 10.0.9, the argo-cd version trees/blue/versions.yaml pins: Argo CD manages its own chart after bootstrap, and two versions would fight on every sync (got "10.1.1"); change both together, as `npm run promote` does',
+      ]);
+    });
+
+    it("refuses an argo-cd chart version other than the one the stack's tree pins", () => {
+      assert.deepEqual(problems(withArgocd({ chartVersion: "10.2.0" })), [
+        'platform:argocd.chartVersion must be 10.1.1, the argo-cd version gitops/envs/dev/versions.yaml pins: Argo CD manages its own chart after bootstrap, and two versions would fight on every sync (got "10.2.0"); change both together, as `npm run promote` does',
+      ]);
+    });
+
+    it("refuses Argo CD's HA mode on fewer than three nodes, counting k3d's servers and agents", () => {
+      assert.deepEqual(problems(withArgocd({ ha: true }, withK3d({ agents: 1 }))), [
+        "platform:argocd.ha needs at least 3 nodes (redis-ha runs 3 replicas, each on a node of its own), and the cluster has 2 at the least (platform:cluster.k3d servers + agents): add nodes or set platform:argocd.ha to false",
+      ]);
+      assert.equal(parse(withArgocd({ ha: true }, withK3d({ agents: 2 }))).argocd.ha, true, "1 server + 2 agents");
+    });
+
+    it("reports every mistake at once, one line each, across keys", () => {
+      const raw = withArgocd({ chartVersion: "latest", ha: true }, withK3d({ servers: 2, agents: 0, apiPort: 8080 }));
+      raw["platform:gitops"] = { repoURL: "http://example.com/platform.git", path: "gitops/envs/prod" };
+      raw["platform:lifecycle"] = { drainTimeoutSeconds: 5 };
+      assert.deepEqual(problems(raw), [
+        "platform:cluster.k3d.servers must be a whole number from 1 to 7, and odd (etcd needs a majority) (got 2)",
+        "platform:argocd.chartVersion must be an exact chart version like 10.1.1 (no ranges, wildcards or 'latest') (got \"latest\")",
+        'platform:gitops.repoURL must be an https:// or ssh Git URL, like https://github.com/acme/platform.git (got "http://example.com/platform.git")',
+        "platform:lifecycle.drainTimeoutSeconds must be a whole number from 60 to 7200 (got 5)",
+      ]);
+      // With the values themselves valid, the checks across keys all speak together.
+      const valid = withArgocd({ chartVersion: "10.2.0", ha: true }, withK3d({ agents: 0, apiPort: 8080 }));
+      valid["platform:gitops"] = { repoURL: "https://github.com/acme/platform.git", path: "gitops/envs/prod" };
+      assert.deepEqual(problems(valid), [
+        "platform:cluster.k3d.httpPort must differ from platform:cluster.k3d.apiPort (both are 8080)",
+        "platform:gitops.path gitops/envs/prod is the root of the prod environment (its environment.yaml), not of dev: a dev stack must sync its own environment's tree, like gitops/envs/dev",
+        'platform:argocd.chartVersion must be 10.1.1, the argo-cd version gitops/envs/prod/versions.yaml pins: Argo CD manages its own chart after bootstrap, and two versions would fight on every sync (got "10.2.0"); change both together, as `npm run promote` does',
+        "platform:argocd.ha needs at least 3 nodes (redis-ha runs 3 replicas, each on a node of its own), and the cluster has 1 at the least (platform:cluster.k3d servers + agents): add nodes or set platform:argocd.ha to false",
+      ]);
     });
   });
 

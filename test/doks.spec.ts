@@ -122,9 +122,11 @@ describe("DOKS cluster", () => {
   describe("in prod", () => {
     it("runs an HA control plane, protected, and resolves another minor version from its prefix", async () => {
       const block = stackFile("stage")["platform:cluster"] as Obj;
+      const doks = { ...block["doks"], versionPrefix: "1.34", nodePools: undefined };
       const config = readStackConfig("stage", {
         "platform:environment": "prod",
-        "platform:cluster": { ...block, doks: { ...block["doks"], versionPrefix: "1.34" } },
+        "platform:cluster": { ...block, doks },
+        "platform:gitops": { ...(stackFile("stage")["platform:gitops"] as Obj), path: "gitops/envs/prod" },
       });
       const run = await runProgram("stage", config);
       if (run.error) throw run.error;
@@ -140,11 +142,13 @@ describe("DOKS cluster", () => {
     const withDoks = (patch: Obj) =>
       readStackConfig("stage", { "platform:cluster": { ...block, doks: { ...block["doks"], ...patch } } });
 
-    it("turns the control-plane firewall off only when the API is opened to all (never in prod)", async () => {
+    it("refuses an API opened to all before any resource, on stage too: the firewall is never off", async () => {
       const run = await runProgram("stage", withDoks({ apiAllowedCidrs: ["0.0.0.0/0"] }));
-      if (run.error) throw run.error;
-      const cluster = plain(run.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster").inputs) as Obj;
-      assert.deepEqual(cluster["controlPlaneFirewall"], { enabled: false, allowedAddresses: ["0.0.0.0/0"] });
+      assert.equal(
+        run.error?.message,
+        'platform:cluster.doks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["0.0.0.0/0"])',
+      );
+      assert.deepEqual(run.recorder.resources, [], "nothing is registered first");
     });
 
     it("stops before any DigitalOcean resource on a version prefix DigitalOcean does not offer", async () => {

@@ -9,6 +9,7 @@ import * as analyzer from "@pulumi/pulumi/proto/analyzer_pb";
 import { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import * as YAML from "yaml";
+import { ConfigError, parseConfig } from "../components/config";
 import { PREVIEW_CLOUD } from "../scripts/synth/desired-state";
 import { type Recorded, type Recorder, Secret } from "../scripts/synth/engine";
 import { runProgram } from "../scripts/synth/run";
@@ -268,7 +269,7 @@ describe("the policy pack (policy/)", () => {
           await evaluate(mutated(runs.get("prod")!, eks, (r) => (vpc(r)["publicAccessCidrs"] = ["0.0.0.0/0"]))),
         ),
         [
-          "cluster-api-not-public: cluster-eks: a public API endpoint must be limited by vpcConfig.publicAccessCidrs, never 0.0.0.0/0",
+          "cluster-api-not-public: cluster-eks: vpcConfig.publicAccessCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from",
         ],
       );
       assert.deepEqual(
@@ -285,7 +286,7 @@ describe("the policy pack (policy/)", () => {
           ),
         ),
         [
-          "cluster-api-not-public: cluster-gke: a public API endpoint must be limited by masterAuthorizedNetworksConfig, never 0.0.0.0/0",
+          "cluster-api-not-public: cluster-gke: masterAuthorizedNetworksConfig.cidrBlocks must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from",
         ],
       );
       const doks = "digitalocean:index/kubernetesCluster:KubernetesCluster";
@@ -295,10 +296,44 @@ describe("the policy pack (policy/)", () => {
             mutated(runs.get("stage")!, doks, (r) => ((r.inputs["controlPlaneFirewall"] as Obj)["enabled"] = false)),
           ),
         ),
-        [
-          "cluster-api-not-public: cluster-doks: controlPlaneFirewall must be enabled with allowedAddresses, never 0.0.0.0/0",
-        ],
+        ["cluster-api-not-public: cluster-doks: controlPlaneFirewall.enabled must be true"],
       );
+    });
+
+    it("the same API rule as the config check: what one refuses, the other refuses", async () => {
+      const doks = "digitalocean:index/kubernetesCluster:KubernetesCluster";
+      const block = stackFile("stage")["platform:cluster"] as Obj;
+      const lists = [["0.0.0.0/0"], ["10.1.0.0/16", "0.0.0.0/0"], ["0.0.0.0/1"], ["10.0.0.0/7"], ["10.0.0.0/8"]];
+      for (const environment of ["stage", "prod"]) {
+        for (const cidrs of lists) {
+          const stack = readStackConfig("stage", {
+            "platform:environment": environment,
+            "platform:cluster": { ...block, doks: { ...block["doks"], apiAllowedCidrs: cidrs } },
+          });
+          let refused: string[] = [];
+          try {
+            parseConfig(stack.config, "stage", (k) => stack.secretKeys.includes(k));
+          } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            refused = e.problems.filter((p) => p.startsWith("platform:cluster.doks.apiAllowedCidrs "));
+          }
+          const changed = mutated(runs.get("stage")!, doks, (r) => {
+            (r.inputs["controlPlaneFirewall"] as Obj)["allowedAddresses"] = cidrs;
+            r.inputs["tags"] = (r.inputs["tags"] as string[]).map((t) =>
+              t.startsWith("platform-environment:") ? `platform-environment:${environment}` : t,
+            );
+          });
+          const violated = violations(await evaluate(changed)).filter((v) => v.startsWith("cluster-api-not-public: "));
+          const what = `${JSON.stringify(cidrs)} in ${environment}`;
+          assert.equal(violated.length > 0, refused.length > 0, `config and policy disagree on ${what}`);
+          // The same phrase, after each side's own key.
+          assert.deepEqual(
+            violated.map((v) => v.replace(/^.*controlPlaneFirewall\.allowedAddresses /, "")),
+            refused.map((p) => p.replace(/^platform:cluster\.doks\.apiAllowedCidrs /, "").replace(/ \(got .*\)$/, "")),
+            what,
+          );
+        }
+      }
     });
 
     it("Secrets not encrypted with the account's key, on EKS and GKE; DOKS is not applicable", async () => {

@@ -325,10 +325,16 @@ describe("the program, per stack file", () => {
         /^platform:cluster\.eks\.nodePools\[0\]\.minNodes must be at most maxNodes \(got 4 > 3\)$/,
       ],
       [
-        "an API open to all in prod",
+        "an API wider than a /8 in prod",
         "prod",
-        (eks) => (eks["apiAllowedCidrs"] = ["0.0.0.0/0"]),
-        /^platform:cluster\.eks\.apiAllowedCidrs must not hold 0\.0\.0\.0\/0 in prod/,
+        (eks) => (eks["apiAllowedCidrs"] = ["10.0.0.0/7"]),
+        /^platform:cluster\.eks\.apiAllowedCidrs must not hold 10\.0\.0\.0\/7 in prod \(nothing wider than a \/8\)/,
+      ],
+      [
+        "an API open to all, in stage too",
+        "stage",
+        (doks) => (doks["apiAllowedCidrs"] = ["0.0.0.0/0"]),
+        /^platform:cluster\.doks\.apiAllowedCidrs must not hold 0\.0\.0\.0\/0: that opens the Kubernetes API to the whole internet/,
       ],
       ["a misspelt DOKS key", "stage", (doks) => (doks["regoin"] = "fra1"), /did you mean "region"\?/],
     ];

@@ -155,14 +155,20 @@ describe("npm run synth: each stack's desired state, without the CLI or a cloud"
     assert.equal(provider["inputs"]["kubeconfig"], SECRET);
   });
 
-  it("stops with the program's own one-line error for a bad stack", async () => {
+  it("stops with every problem of a bad stack, one line each, as the program reports them", async () => {
     const bad = readStackConfig("dev", {
       "platform:cluster": { provider: "k3d", k3d: { agents: -1 } },
+      "platform:argocd": { chartVersion: "10.2.0" },
     });
     await assert.rejects(synthesize("dev", bad), (e: Error) => {
       assert.ok(e instanceof SynthError);
-      assert.match(e.message, /^dev: platform:cluster\.k3d\.agents /);
-      assert.ok(!e.message.includes("\n"));
+      const lines = e.message.split("\n");
+      assert.equal(lines.length, 2, e.message);
+      assert.match(
+        lines[0] ?? "",
+        /^dev: platform:cluster\.k3d\.agents must be a whole number from 0 to 10 \(got -1\)$/,
+      );
+      assert.match(lines[1] ?? "", /^dev: platform:argocd\.chartVersion must be 10\.1\.1, /);
       return true;
     });
   });

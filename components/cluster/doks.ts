@@ -101,9 +101,9 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
         surgeUpgrade: true,
         ha: cfg.ha,
         maintenancePolicy: { day: cfg.maintenanceWindow.day, startTime: cfg.maintenanceWindow.startTime },
-        // An empty list keeps the API to the cluster's own VPC; 0.0.0.0/0 means no firewall.
+        // Always on: the config refuses 0.0.0.0/0 (components/api-access.ts), as the policy pack does.
         controlPlaneFirewall: {
-          enabled: !cfg.apiAllowedCidrs.some((c) => c.endsWith("/0")),
+          enabled: true,
           allowedAddresses: cfg.apiAllowedCidrs,
         },
         nodePool: { ...poolArgs(first, clusterName), tags },

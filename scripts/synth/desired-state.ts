@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
+import { ConfigError } from "../../components/config";
 import { type Cloud, plain, PROJECT, type Recorded, Secret } from "./engine";
 import { runProgram } from "./run";
 import { readStackConfig, type StackConfig } from "./stack-config";
@@ -47,6 +48,15 @@ export const PREVIEW_CLOUD: Cloud = {
 /** Raised when the program itself fails for a stack (bad config, a failed check). */
 export class SynthError extends Error {}
 
+/**
+ * The lines to show for a program that stopped: every problem of bad config (one line each, as
+ * `pulumi up` prints them), or the first line of any other error (the rest is its stack).
+ */
+function problemLines(stack: string, error: Error): string[] {
+  const lines = error instanceof ConfigError ? error.problems : [error.message.split("\n")[0] ?? ""];
+  return lines.map((line) => `${stack}: ${line}`);
+}
+
 /** The desired state of a stack (`prod`) or example (`examples/eks`) as YAML text. */
 export async function synthesize(stack: string, config?: StackConfig): Promise<string> {
   let stackConfig: StackConfig;
@@ -56,7 +66,7 @@ export async function synthesize(stack: string, config?: StackConfig): Promise<s
     throw new SynthError(`${stack}: ${(e as Error).message}`);
   }
   const run = await runProgram(stack, { cloud: PREVIEW_CLOUD, preview: true, config: stackConfig, echoWarnings: false });
-  if (run.error) throw new SynthError(`${stack}: ${run.error.message.split("\n")[0] ?? ""}`);
+  if (run.error) throw new SynthError(problemLines(stack, run.error).join("\n"));
   const resources = [...run.recorder.resources].sort((a, b) => compare(a.urn, b.urn)).map(describe);
   const outputs: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(run.outputs ?? {}).sort(([a], [b]) => compare(a, b))) {
