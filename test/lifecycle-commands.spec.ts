@@ -5,7 +5,7 @@ import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { drain } from "../scripts/lifecycle/drain";
-import { waitHealthy } from "../scripts/lifecycle/health";
+import { gateState, WAITS_FOR_ANNOTATION, waitHealthy } from "../scripts/lifecycle/health";
 import { connect, isUnreachable } from "../scripts/lifecycle/kube";
 import { ROOT } from "../scripts/synth/stack-config";
 import { FakeKube, type FakeObject, kubeconfigFor } from "./fake-kube";
@@ -356,7 +356,7 @@ describe("the readiness gate, against a stand-in API server", () => {
   });
   afterEach(() => fake.stop());
 
-  it("returns once the root app is Synced and Healthy", async () => {
+  it("returns once the root app is Synced and Healthy, saying each state it waits through once", async () => {
     fake.add("applications", app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Missing" } }), {
       statusAt: [
         { round: 3, status: { sync: { status: "Synced" }, health: { status: "Progressing" } } },
@@ -367,29 +367,132 @@ describe("the readiness gate, against a stand-in API server", () => {
     });
     const result = await waitHealthy(connect(await fake.start()), opts(3000));
     assert.equal(result.healthy, true);
-    assert.equal(fake.round, 7);
-    assert.deepEqual(lines.slice(0, 3), [
-      "Waiting: platform-root: OutOfSync, Missing.",
-      "Waiting: platform-root: Synced, Progressing.",
-      "Waiting: platform-root: OutOfSync, Healthy.",
+    assert.deepEqual(lines, [
+      "Waiting for platform-root: OutOfSync, Missing.",
+      "Waiting for platform-root: Synced, Progressing.",
+      "Waiting for platform-root: OutOfSync, Healthy.",
+      "platform-root is Synced and Healthy after 0s.",
     ]);
   });
 
-  it("says while it waits which child apps hold it up, each time that changes", async () => {
+  it("names each app it waits for with its sync, health and message, again only when one changes", async () => {
     fake
       .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }), {
-        statusAt: [{ round: 6, status: healthy }],
+        statusAt: [{ round: 12, status: healthy }],
       })
-      .add("applications", app("vault", { sync: { status: "Synced" }, health: { status: "Progressing" } }), {
-        statusAt: [{ round: 4, status: healthy }],
-      })
-      .add("applications", app("loki", healthy));
+      .add(
+        "applications",
+        app("loki", {
+          sync: { status: "Synced" },
+          health: { status: "Progressing", message: "Waiting for 1 pods to be ready" },
+        }),
+        {
+          statusAt: [
+            // The same state again: no new line.
+            {
+              round: 4,
+              status: {
+                sync: { status: "Synced" },
+                health: { status: "Progressing", message: "Waiting for 1 pods to be ready" },
+              },
+            },
+            {
+              round: 6,
+              status: { sync: { status: "Synced" }, health: { status: "Progressing", message: "Waiting for rollout" } },
+            },
+            { round: 10, status: healthy },
+          ],
+        },
+      )
+      .add(
+        "applications",
+        app("traefik", {
+          sync: { status: "OutOfSync" },
+          health: { status: "Healthy" },
+          operationState: { phase: "Running", message: "waiting for healthy state of apps/Deployment/traefik" },
+        }),
+        { statusAt: [{ round: 8, status: healthy }] },
+      )
+      .add("applications", app("cert-manager", healthy));
     const result = await waitHealthy(connect(await fake.start()), opts(3000));
     assert.equal(result.healthy, true);
     assert.deepEqual(lines, [
-      "Waiting: platform-root: Synced, Progressing; not yet Synced and Healthy: vault.",
-      "Waiting: platform-root: Synced, Progressing.",
+      [
+        "Waiting for 3 apps:",
+        "  platform-root: Synced, Progressing",
+        "  loki: Synced, Progressing (Waiting for 1 pods to be ready)",
+        "  traefik: OutOfSync, Healthy (last sync Running: waiting for healthy state of apps/Deployment/traefik)",
+      ].join("\n"),
+      [
+        "Waiting for 3 apps:",
+        "  platform-root: Synced, Progressing",
+        "  loki: Synced, Progressing (Waiting for rollout)",
+        "  traefik: OutOfSync, Healthy (last sync Running: waiting for healthy state of apps/Deployment/traefik)",
+      ].join("\n"),
+      "Waiting for 2 apps:\n  platform-root: Synced, Progressing\n  loki: Synced, Progressing (Waiting for rollout)",
+      "Waiting for platform-root: Synced, Progressing.",
       "platform-root is Synced and Healthy after 0s.",
+    ]);
+  });
+
+  const marked = (name: string, status: Record<string, unknown>) => {
+    const a = app(name, status);
+    a.metadata.annotations = { ...a.metadata.annotations, [WAITS_FOR_ANNOTATION]: "Vault's one-time setup (README)" };
+    return a;
+  };
+
+  it("does not wait for apps marked as waiting on a person, names them once with why, and still waits for the rest", async () => {
+    const sealed = { sync: { status: "Synced" }, health: { status: "Progressing", message: "sealed" } };
+    fake
+      // The root's health is its children's: Vault holds it at Progressing for good.
+      .add("applications", app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Missing" } }), {
+        statusAt: [{ round: 3, status: { sync: { status: "Synced" }, health: { status: "Progressing" } } }],
+      })
+      .add("applications", marked("vault", sealed))
+      .add("applications", marked("secret-stores", { sync: { status: "Synced" }, health: { status: "Degraded" } }))
+      .add("applications", app("loki", { sync: { status: "Synced" }, health: { status: "Progressing" } }), {
+        statusAt: [{ round: 7, status: healthy }],
+      });
+    const result = await waitHealthy(connect(await fake.start()), opts(3000));
+    assert.equal(result.healthy, true);
+    assert.deepEqual(lines, [
+      "Not waiting for secret-stores, vault: they wait for Vault's one-time setup (README).",
+      "Waiting for 2 apps:\n  platform-root: OutOfSync, Missing\n  loki: Synced, Progressing",
+      "Waiting for loki: Synced, Progressing.",
+      "platform-root is Synced and every app the gate waits for is Synced and Healthy after 0s; not waited for: secret-stores (Degraded), vault (Progressing).",
+    ]);
+  });
+
+  it("waits for the root's health when every marked app is Healthy, and gives up naming the marked ones", async () => {
+    fake
+      .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }))
+      .add("applications", marked("vault", healthy));
+    const result = await waitHealthy(connect(await fake.start()), opts(200));
+    assert.equal(result.healthy, false);
+    assert.deepEqual(lines, [
+      "Not waiting for vault: they wait for Vault's one-time setup (README).",
+      "Waiting for platform-root: Synced, Progressing.",
+    ]);
+    assert.deepEqual(result.report.split("\n").slice(0, 3), [
+      "platform-root was not Synced and Healthy after 0.2s (platform-root: Synced, Progressing).",
+      "Every child app the gate waits for is Synced and Healthy; the root app is still syncing.",
+      "Not waiting for vault: they wait for Vault's one-time setup (README).",
+    ]);
+  });
+
+  it("never counts an app as done for being marked unless the root is Synced", () => {
+    const root = app(ROOT_APP, { sync: { status: "OutOfSync" }, health: { status: "Healthy" } });
+    const state = gateState(root, [root, marked("vault", { sync: { status: "OutOfSync" } })], ROOT_APP);
+    assert.equal(state.done, false);
+    assert.deepEqual(state.awaited, ["platform-root: OutOfSync, Healthy"]);
+    assert.deepEqual([...state.notAwaited.keys()], ["Vault's one-time setup (README)"]);
+    // An empty mark marks nothing.
+    const blank = app("loki", { sync: { status: "Synced" }, health: { status: "Progressing" } });
+    blank.metadata.annotations = { [WAITS_FOR_ANNOTATION]: " " };
+    const synced = app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } });
+    assert.deepEqual(gateState(synced, [synced, blank], ROOT_APP).awaited, [
+      "platform-root: Synced, Progressing",
+      "loki: Synced, Progressing",
     ]);
   });
 
@@ -438,7 +541,7 @@ describe("the readiness gate, against a stand-in API server", () => {
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /^platform-root was not Synced and Healthy after 1s \(platform-root: OutOfSync, Missing\)\.\nEvery child app is Synced and Healthy/,
+      /^platform-root was not Synced and Healthy after 1s \(platform-root: OutOfSync, Missing\)\.\nEvery child app the gate waits for is Synced and Healthy/,
     );
   });
 });
