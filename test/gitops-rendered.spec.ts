@@ -16,6 +16,7 @@ import { chartPins } from "./fetch-charts";
 import { chartPackageOf, chartValuesOf } from "./tools";
 import {
   callViolations,
+  markViolations,
   monitorTargets,
   placed,
   pods,
@@ -25,6 +26,8 @@ import {
   schemaViolations,
   selects,
   trafficViolations,
+  vaultSetups,
+  WAITS_FOR_ANNOTATION,
   waveViolations,
 } from "./tree-checks";
 
@@ -165,7 +168,34 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
               store["spec"]["provider"]["vault"]["server"],
             ),
           );
+        // Where the tree sets Vault up by itself (dev), the setup reaches Vault at its address.
+        for (const setup of vaultSetups(tree))
+          out.push(
+            ...callViolations(
+              tree,
+              (p) => p.workload === setup.workload,
+              `${setup.child} (Vault's setup)`,
+              setup.config["vault"],
+            ),
+          );
         assert.deepEqual(out, []);
+      });
+
+      it("marks the apps whose health waits on a person (and no other), which the readiness gate does not wait for", () => {
+        assert.deepEqual(markViolations(tree), []);
+        const marked = [...tree.apps.values()]
+          .filter((a) => a["metadata"]["annotations"]?.[WAITS_FOR_ANNOTATION] !== undefined)
+          .map((a) => a["metadata"]["name"])
+          .sort();
+        // dev sets Vault up by itself; stage and prod wait for a person to do it.
+        const setups = vaultSetups(tree).map((s) => s.child);
+        if (env === "dev") {
+          assert.deepEqual(setups, ["vault-dev-setup"]);
+          assert.deepEqual(marked, []);
+        } else {
+          assert.deepEqual(setups, []);
+          assert.deepEqual(marked, ["kube-prometheus-stack", "observability-config", "secret-stores", "vault"]);
+        }
       });
 
       it("scrapes every component that runs pods", () => {
@@ -179,10 +209,11 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
           .filter((p) => !scraped.has(key(p)))
           .map((p) => `${p.child}: ${p.workload["kind"]} ${p.workload["metadata"]["name"]}`);
         // Not scraped, on purpose: Argo CD's redis (no exporter in the release) and notifications
-        // controller (no notifications are configured), and the sample app (a team's own app:
-        // its team adds its monitor).
+        // controller (no notifications are configured), the sample app (a team's own app: its
+        // team adds its monitor), and dev's Vault setup (a loop that serves nothing; whether it
+        // has done its work shows in its readiness and in Vault's own metrics).
         const unmonitored =
-          /^(argocd: \w+ argocd-(redis|redis-ha-server|redis-ha-haproxy|notifications-controller)|sample-app: Deployment sample-app)$/;
+          /^(argocd: \w+ argocd-(redis|redis-ha-server|redis-ha-haproxy|notifications-controller)|sample-app: Deployment sample-app|vault-dev-setup: Deployment vault-dev-setup)$/;
         const known = unscraped.filter((u) => !unmonitored.test(u));
         assert.deepEqual(known, []);
       });
@@ -445,6 +476,57 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
       const found = waveViolations(t).join("\n");
       assert.match(found, /vault: it prunes last, so its sync waits on health after applying, and Vault is sealed/);
       assert.match(found, /loki: revisionHistoryLimit 0 leaves no history/);
+    });
+
+    it("dev without its Vault setup: every app that then waits on a person is unmarked", () => {
+      const t = copy();
+      t.children.set(
+        "vault-dev-setup",
+        child(t, "vault-dev-setup").filter((o) => o["kind"] !== "Deployment"),
+      );
+      const found = markViolations(t);
+      assert.deepEqual(
+        found.map((f) => f.split(" ")[0]).sort(),
+        ["kube-prometheus-stack", "observability-config", "secret-stores", "vault"],
+        found.join("\n"),
+      );
+      assert.match(
+        found.join("\n"),
+        /vault is not marked platform\.gitops\/waits-for, but Vault is sealed until someone unseals it/,
+      );
+    });
+
+    it("a secret the setup does not seed, a store whose role it does not make, and a mark where nothing waits", () => {
+      const t = copy();
+      const config = child(t, "vault-dev-setup").find((o) => o["kind"] === "ConfigMap") as Obj;
+      const setup = JSON.parse(config["data"]["setup.json"]);
+      delete setup["secrets"]["observability/grafana"]["admin-password"];
+      config["data"]["setup.json"] = JSON.stringify(setup);
+      (t.apps.get("loki") as Obj)["metadata"]["annotations"] = { [WAITS_FOR_ANNOTATION]: "nothing" };
+      let found = markViolations(t).join("\n");
+      assert.match(
+        found,
+        /observability-config is not marked .*vault-dev-setup does not seed secret\/observability\/grafana admin-password/,
+      );
+      assert.match(found, /kube-prometheus-stack is not marked .*grafana-admin from Vault/);
+      assert.match(
+        found,
+        /loki is marked platform\.gitops\/waits-for \("nothing"\), but nothing in it waits on a person/,
+      );
+      assert.doesNotMatch(found, /^(vault|secret-stores) /m);
+      const store = child(t, "secret-stores").find((o) => o["kind"] === "ClusterSecretStore") as Obj;
+      store["spec"]["provider"]["vault"]["auth"]["kubernetes"]["serviceAccountRef"]["audiences"] = ["other"];
+      found = markViolations(t).join("\n");
+      assert.match(found, /secret-stores is not marked .*its token is not for audience vault/);
+    });
+
+    it("a Vault setup that names an address where no Vault listens", () => {
+      const t = copy();
+      const config = child(t, "vault-dev-setup").find((o) => o["kind"] === "ConfigMap") as Obj;
+      const setup = JSON.parse(config["data"]["setup.json"]);
+      setup["vault"] = "http://vault-nope.vault.svc:8200";
+      config["data"]["setup.json"] = JSON.stringify(setup);
+      assert.match(markViolations(t).join("\n"), /vault is not marked .*Vault is sealed until someone unseals it/);
     });
 
     it("a container with only a memory limit, which Kubernetes also requests in full", () => {

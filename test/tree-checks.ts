@@ -8,6 +8,9 @@ import Ajv, { type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import { type Obj, servedBuiltIn, type Tree } from "./argocd-render";
 import { podSpecOf, restrictedViolations, validateBuiltIn } from "./schemas";
+import { WAITS_FOR_ANNOTATION } from "../scripts/lifecycle/health";
+
+export { WAITS_FOR_ANNOTATION };
 
 /** Kubernetes' own kinds that are not namespaced (CRDs say their own scope). */
 const BUILT_IN_CLUSTER_KINDS = new Set([
@@ -771,12 +774,12 @@ export function monitorTargets(tree: Tree): MonitorTarget[] {
 
 const waveOf = (o: Obj): number => Number(o["metadata"]["annotations"]?.["argocd.argoproj.io/sync-wave"] ?? 0);
 
-/** Names of the Secrets that ExternalSecrets make, by namespace: they exist only once Vault is set up. */
-function vaultSecrets(tree: Tree): Set<string> {
-  const out = new Set<string>();
-  for (const { object, namespace } of placed(tree))
-    if (object["kind"] === "ExternalSecret")
-      out.add(`${namespace}/${object["spec"]["target"]?.["name"] ?? object["metadata"]["name"]}`);
+/** The ExternalSecrets of a tree by the Secret each makes (`namespace/name`): it exists once Vault is set up. */
+function vaultSecrets(tree: Tree): Map<string, Placed> {
+  const out = new Map<string, Placed>();
+  for (const p of placed(tree))
+    if (p.object["kind"] === "ExternalSecret")
+      out.set(`${p.namespace}/${p.object["spec"]["target"]?.["name"] ?? p.object["metadata"]["name"]}`, p);
   return out;
 }
 
@@ -799,21 +802,185 @@ function secretsNeeded(o: Obj): string[] {
   return out;
 }
 
+/** The annotation by which a workload says it sets Vault up by itself (dev's vault-dev-setup). */
+export const SETS_UP_ANNOTATION = "platform.gitops/sets-up";
+
 /**
- * Why an object's health may wait on a person rather than a machine, or undefined: Vault stays
- * sealed until someone unseals it, what reads Vault waits for its setup, an autoscaler has no
- * metrics at first.
+ * A workload of the tree that does Vault's one-time setup by itself, and what it says it does:
+ * the `setup.json` of the ConfigMap its pod mounts (the Vault address, the KV engine, the
+ * Kubernetes auth role, the policies, the secrets it seeds).
  */
-function waitsOnPeople(p: Placed, secrets: Set<string>): string | undefined {
+export interface VaultSetup {
+  child: string;
+  workload: Obj;
+  namespace: string;
+  config: Obj;
+}
+
+export function vaultSetups(tree: Tree): VaultSetup[] {
+  const all = placed(tree);
+  const out: VaultSetup[] = [];
+  for (const { child, object, namespace } of all) {
+    const spec = podSpecOf(object);
+    if (!spec || !namespace || object["metadata"]["annotations"]?.[SETS_UP_ANNOTATION] !== "vault") continue;
+    const mounted = new Set((spec["volumes"] ?? []).map((v: Obj) => v["configMap"]?.["name"]).filter(Boolean));
+    const cm = all.find(
+      (p) =>
+        p.object["kind"] === "ConfigMap" &&
+        p.namespace === namespace &&
+        mounted.has(p.object["metadata"]["name"]) &&
+        p.object["data"]?.["setup.json"] !== undefined,
+    );
+    if (cm) out.push({ child, workload: object, namespace, config: JSON.parse(cm.object["data"]["setup.json"]) });
+  }
+  return out;
+}
+
+/** Why a setup does not open the way into Vault that this store takes, or undefined when it does. */
+function storeGap(setup: VaultSetup, store: Obj): string | undefined {
+  const vault = store["spec"]?.["provider"]?.["vault"];
+  if (!vault) return "it is not a Vault store";
+  const c = setup.config;
+  const auth = c["kubernetesAuth"] ?? {};
+  const k8s = vault["auth"]?.["kubernetes"] ?? {};
+  const sa = k8s["serviceAccountRef"] ?? {};
+  const at = (url: string, ns: string) => {
+    const a = serviceAddress(url, ns);
+    return a && `${a.namespace}/${a.service}:${a.port}`;
+  };
+  const policy = (auth["policies"] ?? []).map((n: string) => String(c["policies"]?.[n] ?? "")).join("\n");
+  const gaps = [
+    at(vault["server"], "") !== at(c["vault"], setup.namespace) && `it reads ${vault["server"]}, not ${c["vault"]}`,
+    (vault["path"] !== c["kv"]?.["path"] || vault["version"] !== `v${c["kv"]?.["version"]}`) &&
+      `it reads ${vault["path"]} (${vault["version"]}), the setup mounts ${c["kv"]?.["path"]} (v${c["kv"]?.["version"]})`,
+    (k8s["mountPath"] ?? "kubernetes") !== auth["path"] &&
+      `it logs in at auth/${k8s["mountPath"]}, not auth/${auth["path"]}`,
+    k8s["role"] !== auth["role"] && `it logs in as role ${k8s["role"]}, the setup makes ${auth["role"]}`,
+    (sa["name"] !== auth["serviceAccount"]?.["name"] || sa["namespace"] !== auth["serviceAccount"]?.["namespace"]) &&
+      `its service account ${sa["namespace"]}/${sa["name"]} is not the one the role binds`,
+    !(sa["audiences"] ?? []).includes(auth["audience"]) && `its token is not for audience ${auth["audience"]}`,
+    !new RegExp(`path\\s+"${vault["path"]}/data/\\*"\\s*\\{[^}]*"read"`).test(policy) &&
+      `the role's policies do not let it read ${vault["path"]}/data/*`,
+  ].filter((g): g is string => typeof g === "string");
+  return gaps.length ? gaps.join("; ") : undefined;
+}
+
+/** What the person-or-machine question needs to know about a tree, worked out once. */
+interface WaitContext {
+  secrets: Map<string, Placed>;
+  setup: VaultSetup | undefined;
+  /** The Vault pods the setup reaches at its address. */
+  unsealed: Set<string>;
+  stores: Map<string, Obj>;
+}
+
+function waitContext(tree: Tree): WaitContext {
+  const [setup] = vaultSetups(tree);
+  const unsealed = new Set<string>();
+  const address = setup && serviceAddress(setup.config["vault"], setup.namespace);
+  if (address)
+    for (const p of backends(tree, address.namespace, address.service, address.port).pods)
+      unsealed.add(`${p.child}/${p.namespace}/${p.workload["kind"]}/${p.workload["metadata"]["name"]}`);
+  const stores = new Map(
+    placed(tree)
+      .filter((p) => p.object["kind"] === "ClusterSecretStore")
+      .map((p) => [p.object["metadata"]["name"] as string, p.object]),
+  );
+  return { secrets: vaultSecrets(tree), setup, unsealed, stores };
+}
+
+/** Why the setup does not make this ExternalSecret's Secret, or undefined when it does. */
+function externalSecretGap(ctx: WaitContext, es: Obj): string | undefined {
+  if (!ctx.setup) return "nothing in the tree sets Vault up";
+  const ref = es["spec"]["secretStoreRef"] ?? {};
+  const store = ref["kind"] === "ClusterSecretStore" ? ctx.stores.get(ref["name"]) : undefined;
+  if (!store) return `its store ${ref["kind"]} ${ref["name"]} is not one the checks can follow`;
+  const gap = storeGap(ctx.setup, store);
+  if (gap) return `store ${ref["name"]}: ${gap}`;
+  if (es["spec"]["dataFrom"]) return "it reads dataFrom, which the checks do not follow";
+  const seeded = ctx.setup.config["secrets"] ?? {};
+  const unseeded = (es["spec"]["data"] ?? [])
+    .map((d: Obj) => d["remoteRef"])
+    .filter((r: Obj) => seeded[r["key"]]?.[r["property"]] === undefined)
+    .map((r: Obj) => `${store["spec"]["provider"]["vault"]["path"]}/${r["key"]} ${r["property"]}`);
+  return unseeded.length ? `${ctx.setup.child} does not seed ${unseeded.join(", ")}` : undefined;
+}
+
+/**
+ * Why an object's health waits outside its app's sync, or undefined: Vault is sealed until it is
+ * unsealed, what reads Vault waits for its setup, an autoscaler has no metrics at first.
+ * `person`: only a person can end the wait (Vault's setup by hand). Where a workload of the tree
+ * sets Vault up (annotation platform.gitops/sets-up: vault), what it covers waits on that
+ * workload instead: on a machine.
+ */
+function healthWait(p: Placed, ctx: WaitContext): { reason: string; person: boolean } | undefined {
   const o = p.object;
+  const key = `${p.child}/${p.namespace}/${o["kind"]}/${o["metadata"]["name"]}`;
   if (p.child === "vault" && (o["kind"] === "StatefulSet" || o["kind"] === "Deployment"))
-    return "Vault is sealed until someone unseals it";
-  if (groupOf(o) === "external-secrets.io")
-    return `${o["kind"]} ${o["metadata"]["name"]} is Degraded until Vault is set up`;
-  if (o["kind"] === "HorizontalPodAutoscaler") return `HPA ${o["metadata"]["name"]} has no metrics at first`;
-  const missing = [...new Set(secretsNeeded(o))].filter((s) => secrets.has(`${p.namespace}/${s}`));
-  if (missing.length) return `${nameOf(o)} waits for Secret ${missing.join(", ")} from Vault`;
+    return ctx.unsealed.has(key)
+      ? { reason: `Vault is sealed until ${ctx.setup?.child} unseals it`, person: false }
+      : { reason: "Vault is sealed until someone unseals it", person: true };
+  if (groupOf(o) === "external-secrets.io") {
+    const gap =
+      o["kind"] === "ExternalSecret"
+        ? externalSecretGap(ctx, o)
+        : o["kind"] === "ClusterSecretStore" && ctx.setup
+          ? storeGap(ctx.setup, o)
+          : "nothing in the tree sets Vault up for it";
+    return gap
+      ? { reason: `${o["kind"]} ${o["metadata"]["name"]} is Degraded until Vault is set up (${gap})`, person: true }
+      : {
+          reason: `${o["kind"]} ${o["metadata"]["name"]} is Degraded until ${ctx.setup?.child} has set Vault up`,
+          person: false,
+        };
+  }
+  if (o["kind"] === "HorizontalPodAutoscaler")
+    return { reason: `HPA ${o["metadata"]["name"]} has no metrics at first`, person: false };
+  const missing = [...new Set(secretsNeeded(o))].filter((s) => ctx.secrets.has(`${p.namespace}/${s}`));
+  if (missing.length)
+    return {
+      reason: `${nameOf(o)} waits for Secret ${missing.join(", ")} from Vault`,
+      person: missing.some((s) => externalSecretGap(ctx, ctx.secrets.get(`${p.namespace}/${s}`)!.object) !== undefined),
+    };
   return undefined;
+}
+
+/**
+ * Why an object's health waits on a person rather than a machine, or undefined: Vault sealed
+ * until someone unseals it, what reads Vault until someone sets it up. Not where the tree sets
+ * Vault up by itself (dev), and not an autoscaler waiting for its first metrics.
+ */
+export function waitsOnPeople(tree: Tree): (p: Placed) => string | undefined {
+  const ctx = waitContext(tree);
+  return (p) => {
+    const w = healthWait(p, ctx);
+    return w?.person ? w.reason : undefined;
+  };
+}
+
+/**
+ * Apps whose mark (platform.gitops/waits-for) does not match what they hold: an app with an
+ * object whose health waits on a person and no mark (the gate would wait for ever), or a mark on
+ * an app where nothing does (the gate would not wait for what a machine finishes).
+ */
+export function markViolations(tree: Tree): string[] {
+  const people = waitsOnPeople(tree);
+  const all = placed(tree);
+  const out: string[] = [];
+  for (const [name, app] of tree.apps) {
+    const reasons = all
+      .filter((p) => p.child === name)
+      .map(people)
+      .filter((r): r is string => r !== undefined);
+    const mark = app["metadata"]["annotations"]?.[WAITS_FOR_ANNOTATION];
+    if (reasons.length && !mark)
+      out.push(
+        `${name} is not marked ${WAITS_FOR_ANNOTATION}, but ${reasons.join("; ")}: the readiness gate would wait on a person`,
+      );
+    if (!reasons.length && mark !== undefined)
+      out.push(`${name} is marked ${WAITS_FOR_ANNOTATION} ("${mark}"), but nothing in it waits on a person`);
+  }
+  return out;
 }
 
 /** An object's step in its app's sync: phase (PreSync 0, Sync 1, PostSync 2), then wave. */
@@ -844,7 +1011,7 @@ export const isCustom = (o: Obj): boolean => !servedBuiltIn(String(o["apiVersion
  */
 export function waveViolations(tree: Tree): string[] {
   const out: string[] = [];
-  const secrets = vaultSecrets(tree);
+  const ctx = waitContext(tree);
   const all = placed(tree);
   const waves = [...tree.apps.values()].map(waveOf);
   const last = Math.max(...waves);
@@ -855,7 +1022,7 @@ export function waveViolations(tree: Tree): string[] {
   for (const [name, app] of tree.apps) {
     const wave = waveOf(app);
     const mine = all.filter((p) => p.child === name);
-    const people = mine.map((p) => waitsOnPeople(p, secrets)).filter((r): r is string => r !== undefined);
+    const people = mine.map((p) => healthWait(p, ctx)?.reason).filter((r): r is string => r !== undefined);
     if (wave < last) {
       for (const r of people)
         out.push(`${name} (wave ${wave}, before the last wave ${last}): ${r}, so the root's sync would wait on it`);
@@ -880,7 +1047,7 @@ export function waveViolations(tree: Tree): string[] {
     const lastStep = steps.at(-1);
     const pruning = prunesLast(app, objects);
     for (const p of mine) {
-      const r = waitsOnPeople(p, secrets);
+      const r = healthWait(p, ctx)?.reason;
       if (!r) continue;
       if (pruning) out.push(`${name}: it prunes last, so its sync waits on health after applying, and ${r}`);
       else if (lastStep && laterStep(stepOf(p.object), lastStep) < 0)
