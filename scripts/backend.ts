@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { ROOT } from "./synth/stack-config";
 
 /**
  * For a destroy: pulumi-kubernetes then drops the objects of a cluster it cannot reach from state
@@ -17,7 +18,7 @@ import * as path from "node:path";
 export const DELETE_UNREACHABLE = { PULUMI_K8S_DELETE_UNREACHABLE: "true" } as const;
 
 /** The project directory (Pulumi.yaml). */
-export const ROOT = path.resolve(__dirname, "..");
+export { ROOT };
 
 /**
  * The environment pulumi runs with: the user's backend if one is configured, otherwise a local

@@ -1,7 +1,12 @@
 /**
- * `npm run up | preview | down | output | keys [-- <pulumi flags>]`: the dev stack on this machine,
- * or any stack with `--stack <name>`. `keys` (and every `up`) gives the stack a sealed-secrets key
- * pair in its config when it has none.
+ * `npm run up | preview | down | output | keys [-- <pulumi flags>]`: your own dev stack on this
+ * machine (`dev-<user>`), or any stack with `--stack <name>`. `keys` (and every `up`) gives the
+ * stack a sealed-secrets key pair in its config when it has none.
+ *
+ * Your dev stack's file, Pulumi.dev-<user>.yaml, is made on first use from the team's Pulumi.dev.yaml,
+ * with the GitOps repository set to this clone's `origin`; Git ignores it, so the lines Pulumi
+ * adds for one person (encryptionsalt, the encrypted sealed-secrets key) never reach a tracked
+ * file. Before anything is created, the stack's config is checked, and every problem is listed.
  *
  * Checks the tools each command needs for the stack's kind of cluster (docker and k3d for k3d,
  * the AWS CLI for EKS, gke-gcloud-auth-plugin for GKE) and stops with one line naming what is
@@ -12,13 +17,20 @@
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import type * as configModule from "../components/config";
 import type { ClusterProvider } from "../components/config";
+import { isExampleRepoURL } from "../components/gitops-tree";
 import { backendEnv, DELETE_UNREACHABLE, ROOT } from "./backend";
 import { CONFIG_KEY, ensureSealedSecretsKey } from "./sealed-secrets-key";
+import { readStackConfig } from "./synth/stack-config";
 
-const DEFAULT_STACK = "dev";
+/** The stack file personal dev stacks are made from: the team's dev settings. */
+const TEAM_DEV_STACK = "dev";
+/** Personal dev stacks: `dev-<user>`, whose files Git ignores (.gitignore: Pulumi.dev-*.yaml). */
+const PERSONAL = /^dev-[a-z0-9][a-z0-9-]*$/;
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
@@ -131,7 +143,7 @@ function compare(a: readonly number[], b: readonly number[]): number {
 /** Takes `--stack x`, `--stack=x`, `-s x` or `-s=x` out of the flags. */
 function splitStack(flags: string[]): { stack: string; rest: string[] } {
   const rest: string[] = [];
-  let stack = DEFAULT_STACK;
+  let stack = personalStack();
   for (let i = 0; i < flags.length; i++) {
     const flag = flags[i] ?? "";
     const inline = /^(?:--stack|-s)=(.*)$/.exec(flag);
@@ -143,6 +155,94 @@ function splitStack(flags: string[]): { stack: string; rest: string[] } {
   return { stack, rest };
 }
 
+/** This person's dev stack: `dev-` and the login name, as a stack name allows it. */
+export function personalStack(env: NodeJS.ProcessEnv = process.env): string {
+  const login = env["USER"] || env["USERNAME"] || os.userInfo().username;
+  const who = login
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 20)
+    .replace(/-+$/, "");
+  return `dev-${who || "me"}`;
+}
+
+/** This clone's `origin`, when it is a URL Argo CD can clone without credentials in it. */
+function originUrl(): string | undefined {
+  const r = run("git", ["remote", "get-url", "origin"]);
+  const url = r.status === 0 ? r.stdout.trim() : "";
+  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/.test(url)) return url;
+  try {
+    const u = new URL(url);
+    return (u.protocol === "https:" || u.protocol === "ssh:") && !u.password && !(u.protocol === "https:" && u.username)
+      ? url
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes a personal dev stack's file from the team's Pulumi.dev.yaml (its settings and comments,
+ * none of its per-person lines), pointing the root app at this clone's origin. Says what it did.
+ */
+function createPersonalStack(stack: string): void {
+  const team = path.join(ROOT, `Pulumi.${TEAM_DEV_STACK}.yaml`);
+  if (!fs.existsSync(team)) throw new Stop(`no Pulumi.${TEAM_DEV_STACK}.yaml to make ${stack} from`);
+  const doc = YAML.parseDocument(fs.readFileSync(team, "utf8"));
+  for (const key of ["encryptionsalt", "encryptedkey", "secretsprovider"]) doc.delete(key);
+  doc.deleteIn(["config", CONFIG_KEY]);
+  const repoKey = ["config", "platform:gitops", "repoURL"];
+  const origin = originUrl();
+  const teamRepo = doc.getIn(repoKey);
+  if (origin && (typeof teamRepo !== "string" || isExampleRepoURL(teamRepo))) doc.setIn(repoKey, origin);
+  doc.commentBefore = [
+    ` Your own dev stack (${stack}), made by \`npm run up\` from Pulumi.${TEAM_DEV_STACK}.yaml. Git ignores this`,
+    " file: edit it freely. Pulumi keeps this stack's per-person lines here (encryptionsalt, the",
+    " encrypted sealed-secrets key); keep the file, or those secrets cannot be read again.",
+    "",
+    ...(doc.commentBefore ?? "").split("\n"),
+  ].join("\n");
+  fs.writeFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), doc.toString());
+  const repo = doc.getIn(repoKey) as string;
+  console.log(
+    `Made your dev stack ${stack}: Pulumi.${stack}.yaml, from Pulumi.${TEAM_DEV_STACK}.yaml (Git ignores it). Argo CD syncs ${repo}${repo === origin ? " (this clone's origin)" : ""}; change platform:gitops.repoURL there to sync another copy.`,
+  );
+}
+
+/**
+ * Checks the stack's config as the program will, before a stack, a key or a cluster is made:
+ * every problem, one line each. Encrypted values are not read here (the program checks them).
+ */
+function checkConfig(stack: string): void {
+  let problems: string[];
+  try {
+    const { config, secretKeys } = readStackConfig(stack);
+    // The program, loaded only for the commands that create something.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a deferred load, as in synth.ts
+    const { parseConfig, ConfigError } = require("../components/config") as typeof configModule;
+    // Encrypted objects arrive as placeholders; only the CLI can decrypt them, and the program checks them.
+    const readable = Object.fromEntries(
+      Object.entries(config).filter(([k]) => !secretKeys.includes(k) || k === "platform:kubeconfig"),
+    );
+    try {
+      parseConfig(readable, stack, (k) => secretKeys.includes(k));
+      return;
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems = e.problems;
+    }
+  } catch (e) {
+    problems = [(e as Error).message];
+  }
+  throw new Stop(
+    [
+      ...problems,
+      `Nothing was created: fix Pulumi.${stack}.yaml (${problems.length} problem${problems.length > 1 ? "s" : ""} above) and run again.`,
+    ].join("\n"),
+  );
+}
+
 function main(argv: string[]): number {
   const [command, ...flags] = argv;
   if (!COMMANDS.includes(command as Command)) {
@@ -150,11 +250,14 @@ function main(argv: string[]): number {
   }
   const cmd = command as Command;
   const { stack, rest } = splitStack(flags);
+  const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+  const creates = cmd === "up" || cmd === "preview" || cmd === "keys";
+  if (creates && PERSONAL.test(stack) && !fs.existsSync(file)) createPersonalStack(stack);
   const { provider, ephemeral } = stackKind(stack);
   checkPrerequisites(cmd, provider);
+  if ((cmd === "up" || cmd === "preview") && fs.existsSync(file)) checkConfig(stack);
 
   const { env, local } = backendEnv();
-  const creates = cmd === "up" || cmd === "preview" || cmd === "keys";
   const select = run(
     "pulumi",
     [
@@ -173,7 +276,9 @@ function main(argv: string[]): number {
     if (typeof key === "object") throw new Stop(key.error);
     if (key === "generated") {
       console.log(
-        `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml: commit that file for a shared stack (a laptop's keeps it locally), so that every cluster of this stack decrypts the same SealedSecrets.`,
+        PERSONAL.test(stack)
+          ? `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml, which stays on this machine.`
+          : `Generated the sealed-secrets key pair of stack ${stack} and stored it encrypted as ${CONFIG_KEY} in Pulumi.${stack}.yaml: commit that file for a shared stack, so that every cluster of this stack decrypts the same SealedSecrets.`,
       );
     } else if (cmd === "keys") {
       console.log(`Stack ${stack} already has ${CONFIG_KEY}; nothing to do.`);
@@ -190,7 +295,7 @@ function main(argv: string[]): number {
     inherit: true,
   });
   if (result.status === 0 && cmd === "up") {
-    const on = stack === DEFAULT_STACK ? "" : ` --stack ${stack}`;
+    const on = stack === personalStack() ? "" : ` --stack ${stack}`;
     console.log(
       [
         "",

@@ -1,9 +1,10 @@
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as YAML from "yaml";
 import { ROOT } from "../scripts/synth/stack-config";
 
 /**
@@ -14,12 +15,22 @@ describe("npm run up | preview | down | output", () => {
   let dir: string;
   let bin: string;
   let log: string;
+  /** A copy of the project's stack files, in a Git repository whose origin is alice's fork. */
+  let project: string;
+  const ORIGIN = "https://github.com/alice/platform.git";
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "dev-commands-"));
     bin = path.join(dir, "bin");
     log = path.join(dir, "calls.log");
+    project = path.join(dir, "project");
     fs.mkdirSync(bin);
+    fs.mkdirSync(project);
+    for (const f of ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.stage.yaml", "Pulumi.prod.yaml"]) {
+      fs.copyFileSync(path.join(ROOT, f), path.join(project, f));
+    }
+    execFileSync("git", ["init", "-q"], { cwd: project });
+    execFileSync("git", ["remote", "add", "origin", ORIGIN], { cwd: project });
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -48,7 +59,14 @@ esac`,
       ["--require", path.join(ROOT, "scripts/register.cjs"), path.join(ROOT, "scripts/dev.ts"), ...args],
       {
         encoding: "utf8",
-        env: { PATH: bin, HOME: dir, PLATFORM_LOCAL_STATE_DIR: path.join(dir, "state"), ...env },
+        env: {
+          PATH: bin,
+          HOME: dir,
+          USER: "alice",
+          PLATFORM_PROJECT_DIR: project,
+          PLATFORM_LOCAL_STATE_DIR: path.join(dir, "state"),
+          ...env,
+        },
       },
     );
     const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
@@ -115,9 +133,9 @@ esac`,
     const state = path.join(dir, "state");
     const passfile = path.join(state, "passphrase");
     assert.deepEqual(r.calls, [
-      `pulumi stack select dev --create --secrets-provider passphrase | backend=file://${state} | passfile=${passfile}`,
-      `pulumi config get --path platform:sealedSecretsKey.privateKey --stack dev | backend=file://${state} | passfile=${passfile}`,
-      `pulumi up --policy-pack policy --stack dev --yes | backend=file://${state} | passfile=${passfile}`,
+      `pulumi stack select dev-alice --create --secrets-provider passphrase | backend=file://${state} | passfile=${passfile}`,
+      `pulumi config get --path platform:sealedSecretsKey.privateKey --stack dev-alice | backend=file://${state} | passfile=${passfile}`,
+      `pulumi up --policy-pack policy --stack dev-alice --yes | backend=file://${state} | passfile=${passfile}`,
     ]);
     assert.equal(fs.statSync(passfile).mode & 0o777, 0o600, "the passphrase is readable by others");
     assert.match(fs.readFileSync(passfile, "utf8"), /^[0-9a-f]{64}$/);
@@ -127,7 +145,10 @@ esac`,
     fakePulumi(0);
     const again = run(["down"]);
     assert.equal(again.status, 0, again.stderr);
-    assert.equal(again.calls.at(-1), `pulumi destroy --stack dev | backend=file://${state} | passfile=${passfile}`);
+    assert.equal(
+      again.calls.at(-1),
+      `pulumi destroy --stack dev-alice | backend=file://${state} | passfile=${passfile}`,
+    );
   });
 
   it("uses the backend the user is logged in to, and never touches their passphrase", () => {
@@ -149,16 +170,16 @@ esac`,
     let r = run(["preview", "--diff"]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.calls, [
-      "pulumi stack select dev --create | backend= | passfile=",
-      "pulumi preview --policy-pack policy --stack dev --diff | backend= | passfile=",
+      "pulumi stack select dev-alice --create | backend= | passfile=",
+      "pulumi preview --policy-pack policy --stack dev-alice --diff | backend= | passfile=",
     ]);
     fs.rmSync(log);
     fakeDocker();
     fakeK3d();
     r = run(["down"]);
     assert.deepEqual(r.calls, [
-      "pulumi stack select dev | backend= | passfile=",
-      "pulumi destroy --stack dev | backend= | passfile=",
+      "pulumi stack select dev-alice | backend= | passfile=",
+      "pulumi destroy --stack dev-alice | backend= | passfile=",
     ]);
   });
 
@@ -191,7 +212,7 @@ esac`,
     const state = path.join(dir, "state");
     assert.equal(
       r.calls.at(-1),
-      `pulumi stack output --stack dev argocdAdminPassword --show-secrets | backend=file://${state} | passfile=${path.join(state, "passphrase")}`,
+      `pulumi stack output --stack dev-alice argocdAdminPassword --show-secrets | backend=file://${state} | passfile=${path.join(state, "passphrase")}`,
     );
   });
 
@@ -247,7 +268,7 @@ esac`,
     assert.equal(destroyLine(["down", "--stack", "stage", "--yes"]), "pulumi destroy unreachable=true");
     const existing = (ephemeral: boolean) => {
       const stack = `spec-existing-${process.pid}`;
-      const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+      const file = path.join(project, `Pulumi.${stack}.yaml`);
       fs.writeFileSync(
         file,
         `config:\n  platform:cluster: { provider: existing }\n${ephemeral ? "  platform:lifecycle: { ephemeral: true }\n" : ""}`,
@@ -268,6 +289,69 @@ esac`,
       run(["up", "--yes"]).calls.every((c) => !c.startsWith("pulumi up") || c.endsWith("unreachable=unset")),
       "never for an up: a refresh would drop the objects of a cluster that is only down",
     );
+  });
+
+  it("makes your own dev stack from the team's Pulumi.dev.yaml on first use, synced from this clone's origin", () => {
+    fakePulumi(0);
+    fakeDocker();
+    fakeK3d();
+    // git, for the clone's origin: the only real tool these runs get.
+    fs.symlinkSync(execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim(), path.join(bin, "git"));
+    const team = fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8");
+    const r = run(["up", "--yes"]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Made your dev stack dev-alice: Pulumi\.dev-alice\.yaml, from Pulumi\.dev\.yaml/m);
+    const mine = fs.readFileSync(path.join(project, "Pulumi.dev-alice.yaml"), "utf8");
+    const config = (YAML.parse(mine) as { config: Record<string, Record<string, unknown>> }).config;
+    const teamConfig = (YAML.parse(team) as { config: Record<string, Record<string, unknown>> }).config;
+    assert.equal(config["platform:gitops"]?.["repoURL"], ORIGIN);
+    assert.deepEqual(
+      { ...config, "platform:gitops": teamConfig["platform:gitops"] },
+      teamConfig,
+      "the team's settings",
+    );
+    assert.match(
+      mine,
+      /^# Your own dev stack \(dev-alice\), made by `npm run up` from Pulumi\.dev\.yaml\. Git ignores this/,
+    );
+    assert.equal(fs.readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8"), team, "the tracked file changed");
+    assert.ok(r.calls.some((c) => c.startsWith("pulumi up --policy-pack policy --stack dev-alice --yes")));
+
+    // A second run keeps the file, edits included.
+    fs.writeFileSync(path.join(project, "Pulumi.dev-alice.yaml"), mine.replace("httpPort: 8080", "httpPort: 8081"));
+    assert.equal(run(["up", "--yes"]).status, 0);
+    assert.match(fs.readFileSync(path.join(project, "Pulumi.dev-alice.yaml"), "utf8"), /httpPort: 8081/);
+  });
+
+  it("keeps personal stack files out of Git, and the project's own in it", () => {
+    const ignored = (f: string) => spawnSync("git", ["check-ignore", "-q", f], { cwd: ROOT }).status === 0;
+    assert.ok(ignored("Pulumi.dev-alice.yaml"), ".gitignore must ignore Pulumi.dev-*.yaml");
+    for (const f of ["Pulumi.dev.yaml", "Pulumi.stage.yaml", "Pulumi.prod.yaml"]) assert.ok(!ignored(f), f);
+  });
+
+  it("checks the stack's config before it creates anything, and lists every problem", () => {
+    fakePulumi(0);
+    fakeDocker();
+    fakeK3d();
+    const file = path.join(project, "Pulumi.dev-alice.yaml");
+    fs.writeFileSync(
+      file,
+      fs
+        .readFileSync(path.join(project, "Pulumi.dev.yaml"), "utf8")
+        .replace("agents: 2", "agents: 20")
+        .replace("chartVersion: 10.1.1", "chartVersion: 10.2.0"),
+    );
+    const r = run(["up", "--yes"]);
+    assert.equal(r.status, 1);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 3, r.stderr);
+    assert.match(lines[0]!, /^platform:cluster\.k3d\.agents must be a whole number from 0 to 10 \(got 20\)$/);
+    assert.match(
+      lines[1]!,
+      /^platform:argocd\.chartVersion must be 10\.1\.1, the argo-cd version gitops\/envs\/dev\/versions\.yaml pins/,
+    );
+    assert.equal(lines[2], "Nothing was created: fix Pulumi.dev-alice.yaml (2 problems above) and run again.");
+    assert.deepEqual(r.calls, [], "pulumi ran: a stack or a key would have been made");
   });
 
   it("rejects an unknown command", () => {

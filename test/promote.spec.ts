@@ -6,7 +6,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import { ENVIRONMENTS } from "../components/config";
 import { promote, PromoteError, PROMOTION_ORDER } from "../scripts/promote";
-import { ROOT } from "../scripts/synth/stack-config";
+import { ROOT, stackNames, stackPath } from "../scripts/synth/stack-config";
 import { kustomize } from "./tools";
 
 /** A scratch copy of what promote touches: gitops/, the stack files and examples, in a Git repository. */
@@ -14,9 +14,8 @@ function scratch(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "promote-"));
   fs.cpSync(path.join(ROOT, "gitops"), path.join(dir, "gitops"), { recursive: true });
   fs.cpSync(path.join(ROOT, "examples"), path.join(dir, "examples"), { recursive: true });
-  for (const f of fs.readdirSync(ROOT).filter((n) => /^Pulumi\..+\.yaml$/.test(n))) {
-    fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
-  }
+  // The project's stack files: a personal one of the person running the specs stays out.
+  for (const stack of stackNames()) fs.copyFileSync(stackPath(stack), path.join(dir, `Pulumi.${stack}.yaml`));
   const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, encoding: "utf8" });
   git("init", "-q");
   git("-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".");

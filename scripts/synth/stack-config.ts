@@ -4,11 +4,13 @@
  * text; `secure:` values (which only the CLI can decrypt) become placeholders and mark their key
  * as secret.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 
-export const ROOT = path.resolve(__dirname, "..", "..");
+/** The project directory (Pulumi.yaml); PLATFORM_PROJECT_DIR points the commands at another copy (the specs do). */
+export const ROOT = path.resolve(process.env["PLATFORM_PROJECT_DIR"] ?? path.join(__dirname, "..", ".."));
 
 export interface StackConfig {
   config: Record<string, string>;
@@ -19,10 +21,21 @@ export function projectFile(): { name: string; config?: Record<string, unknown> 
   return YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as ReturnType<typeof projectFile>;
 }
 
+/**
+ * The project's stacks: the stack files Git tracks (dev, stage, prod and any a team commits). The
+ * specs, `npm run synth -- --all` and CI cover these. A personal stack (Pulumi.dev-<you>.yaml,
+ * which Git ignores), an ephemeral one (`npm run dev:new`) or any other untracked stack file is
+ * left out; name it to synthesize it. Outside a Git checkout, every stack file counts.
+ */
 export function stackNames(): string[] {
-  return fs
-    .readdirSync(ROOT)
-    .map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1])
+  const isStackFile = (f: string) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1];
+  const git = spawnSync("git", ["ls-files", "-z", "--", "Pulumi.*.yaml"], { cwd: ROOT, encoding: "utf8" });
+  const files =
+    git.status === 0 && !git.error
+      ? git.stdout.split("\0").filter((f) => f && !f.includes("/") && fs.existsSync(path.join(ROOT, f)))
+      : fs.readdirSync(ROOT);
+  return files
+    .map(isStackFile)
     .filter((s): s is string => s !== undefined)
     .sort();
 }
