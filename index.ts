@@ -21,15 +21,20 @@ const argocd = new ArgoCd("argocd", {
 });
 
 // Destroy order: root app → drain → Argo CD → cluster (each waits for the next on create).
-const drain = new GitOpsDrain("gitops-drain", {
-  kubeconfig: cluster.kubeconfig,
-  namespace: argocd.namespace,
-  rootApp: ROOT_NAME,
-  timeoutSeconds: config.lifecycle.drainTimeoutSeconds,
-  // A laptop cluster that is gone holds nothing more; an ephemeral stack's cluster may go any time.
-  allowUnreachable: config.lifecycle.ephemeral || !cluster.holdsCloudResources,
-  argocd: argocd.release,
-});
+const drain = new GitOpsDrain(
+  "gitops-drain",
+  {
+    kubeconfig: cluster.kubeconfig,
+    namespace: argocd.namespace,
+    rootApp: ROOT_NAME,
+    timeoutSeconds: config.lifecycle.drainTimeoutSeconds,
+    // A laptop cluster that is gone holds nothing more; an ephemeral stack's cluster may go any time.
+    allowUnreachable: config.lifecycle.ephemeral || !cluster.holdsCloudResources,
+    argocd: argocd.release,
+  },
+  // The cluster's services (the CSI driver that deletes volumes, DNS) outlive the drain on destroy.
+  { dependsOn: [...cluster.readyForPlatform] },
+);
 
 const bootstrap = new GitOpsBootstrap("gitops", {
   gitops: config.gitops,
@@ -38,6 +43,7 @@ const bootstrap = new GitOpsBootstrap("gitops", {
   argocdValues: argocd.selfManagedValues,
   argocdChartRepoURL: argocd.chartSource.argocdRepoURL,
   provider: cluster.provider,
+  readyForPlatform: cluster.readyForPlatform,
   deleteBefore: [drain],
   deleteTimeoutSeconds: config.lifecycle.drainTimeoutSeconds,
   ...(config.sealedSecretsKey ? { sealedSecretsKey: config.sealedSecretsKey } : {}),

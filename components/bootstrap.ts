@@ -174,6 +174,11 @@ export interface GitOpsBootstrapArgs {
   /** Kubernetes provider of the target cluster. */
   provider: k8s.Provider;
   /**
+   * What the root app must wait for besides Argo CD (Cluster.readyForPlatform): the cluster
+   * services the tree uses from its first sync. Only the root app waits; Argo CD does not.
+   */
+  readyForPlatform?: readonly pulumi.Resource[];
+  /**
    * What must be deleted after the root app on destroy (the GitOps drain): the root app waits
    * for it on create, so that Pulumi deletes the root app first.
    */
@@ -236,10 +241,13 @@ export class GitOpsBootstrap extends pulumi.ComponentResource {
       {
         ...afterArgoCd,
         // The project must outlive the app: deleting the app cascades through the project's rules.
-        // The key must be there before the controller first starts, or it makes its own.
+        // The key must be there before the controller first starts, or it makes its own. The
+        // cluster's services come before the first sync (volume claims bind only with a default
+        // StorageClass) and go only after the app's cascade on destroy.
         dependsOn: [
           args.argocdRelease,
           project,
+          ...(args.readyForPlatform ?? []),
           ...(repoSecret ? [repoSecret] : []),
           ...(sealedKey ? [sealedKey] : []),
           ...(args.deleteBefore ?? []),

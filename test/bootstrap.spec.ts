@@ -158,17 +158,24 @@ describe("GitOps bootstrap", () => {
   });
 
   describe("component", () => {
-    async function build(config: GitOpsConfig): Promise<{ rec: Recorder; bootstrap: GitOpsBootstrap }> {
+    async function build(
+      config: GitOpsConfig,
+      withServices = false,
+    ): Promise<{ rec: Recorder; bootstrap: GitOpsBootstrap }> {
       const rec = await setup({ stack: "dev" });
       const provider = new k8s.Provider("cluster", { kubeconfig: "mock" });
       const ns = new k8s.core.v1.Namespace("argocd-namespace", { metadata: { name: "argocd" } }, { provider });
       const release = new FakeRelease("argocd-release", { provider });
+      const storage = withServices
+        ? [new k8s.storage.v1.StorageClass("gp3", { provisioner: "ebs.csi.aws.com" }, { provider })]
+        : [];
       const bootstrap = new GitOpsBootstrap("gitops", {
         gitops: config,
         namespace: ns.metadata.name,
         argocdRelease: release,
         argocdValues: VALUES,
         provider,
+        ...(withServices ? { readyForPlatform: storage } : {}),
       });
       await settle();
       return { rec, bootstrap };
@@ -186,6 +193,15 @@ describe("GitOps bootstrap", () => {
       assert.ok(app.dependencies.includes(release.urn), "the root app does not wait for the Argo CD release (CRDs)");
       assert.ok(app.dependencies.includes(project.urn), "the root app does not depend on its project");
       assert.deepEqual(await unwrap(bootstrap.rootAppName), { value: "platform-root", secret: false });
+    });
+
+    it("has the root app, and only it, wait for the cluster's services (Cluster.readyForPlatform)", async () => {
+      const { rec } = await build(gitops(), true);
+      const storage = rec.one("kubernetes:storage.k8s.io/v1:StorageClass");
+      const app = rec.one("kubernetes:argoproj.io/v1alpha1:Application");
+      const project = rec.one("kubernetes:argoproj.io/v1alpha1:AppProject");
+      assert.ok(app.dependencies.includes(storage.urn), "the root app would sync volume claims before their class");
+      assert.ok(!project.dependencies.includes(storage.urn), "the project waits for what only the app's sync needs");
     });
 
     it("registers exactly the objects its builders describe, through the cluster's provider", async () => {

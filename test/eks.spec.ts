@@ -332,14 +332,25 @@ describe("EKS cluster", () => {
         assert.match(use.stderr, /127\.0\.0\.1:1/, "kubectl did not get as far as the request");
       });
 
-      it("hands the kubeconfig to Kubernetes only once nodes, DNS and storage are in", () => {
+      it("hands the kubeconfig to Kubernetes once the nodes are up, and has the root app wait for DNS, storage and metrics", () => {
         const provider = run.recorder.one("pulumi:providers:kubernetes");
         // pulumi-kubernetes then replaces this provider (and every object on it) only with the cluster.
         assert.equal(
           inputs(provider)["clusterIdentifier"],
           `arn:aws:eks:mock:${FAKE.awsAccount}:cluster/${String(stackFile(stack)["platform:cluster"].name)}@${FAKE.createdAt}`,
         );
-        assert.deepEqual(depNames(provider), ["cluster-aws-ebs-csi-driver", "cluster-coredns", "cluster-eks"]);
+        // Argo CD's install starts with the nodes, beside CoreDNS, the CSI driver and metrics-server.
+        const groups = all("eks/nodeGroup:NodeGroup").map((g) => g.name);
+        assert.deepEqual(depNames(provider), ["cluster-eks", ...groups].sort());
+        const root = run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application", "gitops-root-app");
+        for (const service of [
+          "cluster-coredns",
+          "cluster-aws-ebs-csi-driver",
+          "cluster-metrics-server",
+          "cluster-gp3",
+        ]) {
+          assert.ok(depNames(root).includes(service), `the root app would sync before ${service}`);
+        }
       });
     });
   }

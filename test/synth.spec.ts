@@ -81,9 +81,13 @@ describe("npm run synth: each stack's desired state, without the CLI or a cloud"
     assert.equal(eks["protect"], true, "prod's cluster must show as protected");
     const app = resource(prod, "kubernetes:argoproj.io/v1alpha1:Application::gitops-root-app");
     assert.deepEqual(app["dependsOn"], [
+      "aws:eks/addon:Addon::cluster-aws-ebs-csi-driver",
+      "aws:eks/addon:Addon::cluster-coredns",
+      "aws:eks/addon:Addon::cluster-metrics-server",
       "command:local:Command::gitops-drain-command",
       "kubernetes:argoproj.io/v1alpha1:AppProject::gitops-project",
       "kubernetes:helm.sh/v3:Release::argocd-release",
+      "kubernetes:storage.k8s.io/v1:StorageClass::cluster-gp3",
     ]);
     const pool = resource(prod, "aws:eks/nodeGroup:NodeGroup::cluster-system");
     assert.deepEqual(pool["ignoreChanges"], ["scalingConfig.desiredSize"]);

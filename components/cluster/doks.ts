@@ -35,6 +35,8 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
   public readonly name: pulumi.Output<string>;
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
+  /** DOKS runs CoreDNS and the block-storage CSI driver (default class do-block-storage) itself. */
+  public readonly readyForPlatform: readonly pulumi.Resource[] = [];
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
   public readonly deletesEverythingOnIt: pulumi.Resource;

@@ -78,6 +78,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
   public readonly name: pulumi.Output<string>;
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
+  public readonly readyForPlatform: readonly pulumi.Resource[];
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
   public readonly deletesEverythingOnIt: pulumi.Resource;
@@ -324,7 +325,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         },
         { ...child, dependsOn: deps },
       );
-    // Nodes become Ready only with a CNI, so these two come before the node groups.
+    // Nodes become Ready only with a CNI, and the CNI's pods reach the API through kube-proxy's
+    // Service routes, so these two come before the node groups (side by side: neither waits).
     const vpcCni = addon(
       "vpc-cni",
       cfg.addonVersions.vpcCni,
@@ -369,7 +371,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       ebsPolicy,
     ]);
     // Resource metrics for HorizontalPodAutoscalers (`kubectl top` too); EKS has none built in.
-    addon("metrics-server", undefined, {}, nodeGroups);
+    const metricsServer = addon("metrics-server", undefined, {}, nodeGroups);
 
     this.kubeconfig = execKubeconfigOutput({
       name: cluster.name,
@@ -387,13 +389,17 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       kubeconfig: this.kubeconfig,
       // A replaced cluster keeps its name and ARN, but not its creation time.
       clusterIdentifier: pulumi.interpolate`${cluster.arn}@${cluster.createdAt}`,
-      // Argo CD and the rest need nodes, DNS and storage.
-      readyAfter: [coredns, ebsCsi],
+      // Argo CD starts as soon as pods can run: the node groups (which wait for the CNI). Its
+      // install needs no storage, and no cluster DNS to turn Ready: its probes ask only the
+      // process (and the API server, by its Service IP); the pods that resolve Service names at
+      // start (redis-ha's init and haproxy, in HA) come after the chart's pre-install Job, and the
+      // kubelet restarts them until CoreDNS answers, well within the release's timeout.
+      readyAfter: nodeGroups,
     });
 
     // EKS marks no StorageClass as default since 1.30; volume claims that name none (Prometheus,
     // Loki, Vault in the GitOps tree) get encrypted gp3, made in the zone of the pod that uses it.
-    new k8s.storage.v1.StorageClass(
+    const gp3 = new k8s.storage.v1.StorageClass(
       `${name}-gp3`,
       {
         metadata: { name: "gp3", annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
@@ -405,6 +411,10 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       },
       { parent: this, provider: this.provider },
     );
+    // The tree's first sync needs these before the root app applies it: volume claims bind only
+    // with the default class and its CSI driver (with its IRSA role), Argo CD's repo server
+    // resolves the Git host through cluster DNS, and HorizontalPodAutoscalers read resource metrics.
+    this.readyForPlatform = [coredns, ebsCsi, gp3, metricsServer];
 
     this.registerOutputs({
       name: this.name,

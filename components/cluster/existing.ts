@@ -24,6 +24,8 @@ export class ExistingCluster extends pulumi.ComponentResource implements Cluster
   public readonly name: pulumi.Output<string>;
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
+  /** Whoever made the cluster runs its DNS, storage and metrics; nothing here to wait for. */
+  public readonly readyForPlatform: readonly pulumi.Resource[] = [];
   public readonly ingressPorts: { readonly http: number; readonly https: number };
   public readonly region = "existing";
   /** It may be a cloud cluster: a destroy must reach it to drain what Argo CD made. */

@@ -66,6 +66,8 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
   public readonly name: pulumi.Output<string>;
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
+  /** GKE runs kube-dns, the Persistent Disk CSI driver (default class standard-rwo) and metrics-server itself. */
+  public readonly readyForPlatform: readonly pulumi.Resource[] = [];
   public readonly ingressPorts = { http: 80, https: 443 } as const;
   public readonly region: string;
   public readonly deletesEverythingOnIt: pulumi.Resource;

@@ -105,6 +105,8 @@ export class K3dCluster extends pulumi.ComponentResource implements Cluster {
   public readonly name: pulumi.Output<string>;
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly provider: k8s.Provider;
+  /** k3s deploys CoreDNS, the local-path provisioner (the default class) and metrics-server itself. */
+  public readonly readyForPlatform: readonly pulumi.Resource[] = [];
   public readonly ingressPorts: { readonly http: number; readonly https: number };
   public readonly region = "local";
   public readonly deletesEverythingOnIt: pulumi.Resource;

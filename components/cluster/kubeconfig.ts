@@ -70,9 +70,10 @@ export interface ClusterProviderArgs {
    */
   clusterIdentifier: pulumi.Input<string>;
   /**
-   * What must be in before anything runs on the cluster (nodes, DNS, storage); it also goes only
-   * after everything on the cluster on destroy. An order, not data, so that the kubeconfig stays
-   * known in a preview that changes them.
+   * What must be in before anything runs on the cluster: the nodes, so that pods can be scheduled
+   * (cluster services such as DNS and storage are `Cluster.readyForPlatform`, not this). It also
+   * goes only after everything on the cluster on destroy. An order, not data, so that the
+   * kubeconfig stays known in a preview that changes them.
    */
   readyAfter?: pulumi.Resource[];
 }

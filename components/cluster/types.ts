@@ -10,8 +10,20 @@ export interface Cluster {
   readonly name: pulumi.Output<string>;
   /** An admin kubeconfig for the cluster. Always a Pulumi secret. */
   readonly kubeconfig: pulumi.Output<string>;
-  /** Kubernetes provider bound to this cluster; every Kubernetes resource is created through it. */
+  /**
+   * Kubernetes provider bound to this cluster; every Kubernetes resource is created through it. It
+   * is ready once the nodes can run pods (nodes up with their pod network), and waits for nothing
+   * more: Argo CD's install starts then, beside whatever else the cluster still installs.
+   */
   readonly provider: k8s.Provider;
+  /**
+   * What the platform's GitOps root (the root Application) must wait for besides Argo CD: the
+   * cluster services this stack installs itself and that the tree's apps use from their first
+   * sync (cluster DNS, the default StorageClass and its CSI driver, resource metrics). Empty where
+   * the cluster comes with them. The GitOps drain waits for them too, so that on destroy they are
+   * still there while it deletes what the tree made (volumes need their CSI driver to go).
+   */
+  readonly readyForPlatform: readonly pulumi.Resource[];
   /**
    * Ports on which the cluster's ingress is reached from outside: 80/443 on a cloud load balancer,
    * the host ports mapped to k3d's load balancer on a laptop. Used to build URLs.
