@@ -161,9 +161,13 @@ describe("GKE cluster", () => {
     it("leaves deletion protection off, so a destroy completes, and allows spot pools", async () => {
       const block = stackFile("examples/gke")["platform:cluster"] as Obj;
       const pools = [{ name: "spot", machineType: "e2-standard-4", minNodes: 0, maxNodes: 3, spot: true }];
+      const file = stackFile("examples/gke");
+      // A stage stack syncs stage's tree, and a spot pool that may scale to zero cannot hold HA Argo CD.
       const config = readStackConfig("examples/gke", {
         "platform:environment": "stage",
         "platform:cluster": { ...block, gke: { ...block["gke"], nodePools: pools } },
+        "platform:gitops": { ...(file["platform:gitops"] as Obj), path: "gitops/envs/stage" },
+        "platform:argocd": { ...(file["platform:argocd"] as Obj), ha: false },
       });
       const run = await runProgram("examples/gke", config);
       if (run.error) throw run.error;
