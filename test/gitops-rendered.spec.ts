@@ -444,8 +444,13 @@ describe("GitOps tree as Argo CD syncs it: every child rendered, Helm charts fro
         metadata: { name: "x" },
         spec: {},
       });
+      (t.apps.get("vault-dev-setup") as Obj)["metadata"]["annotations"] = { "argocd.argoproj.io/sync-wave": "-1" };
       const found = waveViolations(t).join("\n");
       assert.match(found, /vault \(wave -1, before the last wave 0\): Vault is sealed/);
+      assert.match(
+        found,
+        /vault-dev-setup \(wave -1, .*Deployment vault-dev-setup is not ready until it has set vault up/,
+      );
       assert.match(
         found,
         /rbac \(wave -1\) applies ServiceMonitor, whose CRD comes from kube-prometheus-stack \(wave 0\)/,

@@ -934,6 +934,12 @@ function healthWait(p: Placed, ctx: WaitContext): { reason: string; person: bool
           person: false,
         };
   }
+  // The setup is ready once Vault is set up: in a wave before Vault's, it would wait for ever.
+  if (podSpecOf(o) && o["metadata"]["annotations"]?.[SETS_UP_ANNOTATION])
+    return {
+      reason: `${nameOf(o)} is not ready until it has set ${o["metadata"]["annotations"][SETS_UP_ANNOTATION]} up`,
+      person: false,
+    };
   if (o["kind"] === "HorizontalPodAutoscaler")
     return { reason: `HPA ${o["metadata"]["name"]} has no metrics at first`, person: false };
   const missing = [...new Set(secretsNeeded(o))].filter((s) => ctx.secrets.has(`${p.namespace}/${s}`));
