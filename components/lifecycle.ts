@@ -98,7 +98,9 @@ export interface ReadinessGateArgs extends ClusterAccess {
 
 /**
  * `platform:argocd.waitForHealthy`: `pulumi up` finishes only when the root Application is Synced
- * and Healthy (scripts/lifecycle/health.ts). When it gives up, the update fails with the child
+ * and every child app is Synced and Healthy, except those the tree marks as waiting on a person
+ * (`platform.gitops/waits-for`: Vault's setup by hand in stage and prod), which it names as not
+ * waited for (scripts/lifecycle/health.ts). When it gives up, the update fails with the child
  * apps that are not healthy and why; the next `pulumi up` waits again.
  */
 export class ReadinessGate extends pulumi.ComponentResource {
