@@ -493,7 +493,17 @@ describe("config", () => {
   });
 
   describe("loadConfig", () => {
-    afterEach(() => pulumi.runtime.setAllConfig({}, []));
+    // loadConfig warns through the SDK, which prints to the console without an engine: keep them.
+    let warned: string[];
+    const consoleWarn = console.warn;
+    beforeEach(() => {
+      warned = [];
+      console.warn = (...args: unknown[]) => void warned.push(args.map(String).join(" "));
+    });
+    afterEach(() => {
+      console.warn = consoleWarn;
+      pulumi.runtime.setAllConfig({}, []);
+    });
 
     it("reads the stack's config and its secret markers from the Pulumi runtime", () => {
       pulumi.runtime.setAllConfig(
@@ -506,6 +516,11 @@ describe("config", () => {
       const cfg = loadConfig();
       assert.equal(cfg.cluster.name, "platform-dev");
       assert.ok(cfg.gitops.credentials);
+      assert.deepEqual(
+        warned.map((w) => w.replace(/^warning: \[runtime\] /, "")),
+        configWarnings(cfg),
+        "loadConfig warns with configWarnings, each once",
+      );
     });
 
     it("notices credentials the runtime does not mark as secret", () => {
@@ -519,6 +534,7 @@ describe("config", () => {
     it("ignores other namespaces, such as provider settings", () => {
       pulumi.runtime.setAllConfig({ ...flat(devConfig()), "kubernetes:context": "x", "aws:region": "eu-west-1" }, []);
       assert.equal(loadConfig().environment, "dev");
+      assert.equal(warned.length, 1, "the missing sealed-secrets key, once");
     });
   });
 

@@ -81,25 +81,17 @@ describe("the program, per stack file", () => {
     });
 
     it("warns on every run while the GitOps repository is still the example one, and only then", async () => {
-      const warnings: string[] = [];
-      const original = console.warn;
-      console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
-      try {
-        await runProgram("dev");
-        const example = warnings.filter((w) => w.includes("platform:gitops.repoURL is still the example"));
-        assert.equal(example.length, 1, `warnings: ${JSON.stringify(warnings)}`);
-        warnings.length = 0;
-        const own = readStackConfig("dev", {
-          "platform:gitops": { repoURL: "https://github.com/acme/platform.git", path: "gitops/envs/dev" },
-        });
-        await runProgram("dev", own);
-        assert.deepEqual(
-          warnings.filter((w) => w.includes("platform:gitops")),
-          [],
-        );
-      } finally {
-        console.warn = original;
-      }
+      const { warnings } = await runProgram("dev");
+      const example = warnings.filter((w) => w.includes("platform:gitops.repoURL is still the example"));
+      assert.equal(example.length, 1, `warnings: ${JSON.stringify(warnings)}`);
+      const own = readStackConfig("dev", {
+        "platform:gitops": { repoURL: "https://github.com/acme/platform.git", path: "gitops/envs/dev" },
+      });
+      const again = await runProgram("dev", own);
+      assert.deepEqual(
+        again.warnings.filter((w) => w.includes("platform:gitops")),
+        [],
+      );
     });
 
     it("points the root app at the stack's GitOps source, synced automatically", () => {

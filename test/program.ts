@@ -17,6 +17,8 @@ export function runProgram(
   return run.runProgram(stack, {
     cloud: fakeCloudFor(mocks),
     preview: mocks.preview ?? false,
+    // Kept in `warnings` for the specs that expect one; a passing run prints none.
+    echoWarnings: false,
     ...(config ? { config } : {}),
   });
 }
