@@ -218,7 +218,13 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
       for (const stack of ["stage", "examples/eks", "examples/doks", "examples/gke", "dev"]) {
         for (const ephemeral of [true, false]) {
           const overrides = {
-            ...(stack === "dev" ? {} : { "platform:environment": "stage" }),
+            // A stage stack syncs stage's tree.
+            ...(stack === "dev"
+              ? {}
+              : {
+                  "platform:environment": "stage",
+                  "platform:gitops": { ...stackFile(stack)["platform:gitops"], path: "gitops/envs/stage" },
+                }),
             ...(ephemeral ? { "platform:lifecycle": { ephemeral: true } } : {}),
           };
           const run = await runProgram(stack, readStackConfig(stack, overrides));
