@@ -749,7 +749,7 @@ export function configWarnings(config: PlatformConfig): string[] {
   const warnings: string[] = [];
   if (isExampleRepoURL(config.gitops.repoURL)) {
     warnings.push(
-      `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository`,
+      `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository${config.environment === "dev" && !config.argocd.waitForHealthy ? ", and `pulumi up` does not wait for it" : ""}`,
     );
   }
   const c = config.cluster;
@@ -908,7 +908,8 @@ export function parseConfig(
       ingressClassName: v.argocd.ingressClassName,
       tls: { enabled: v.argocd.tls ?? !isLocal, clusterIssuer: v.argocd.clusterIssuer },
       installTimeoutSeconds: v.argocd.installTimeoutSeconds,
-      waitForHealthy: v.argocd.waitForHealthy ?? environment === "dev",
+      // Nothing to wait for while the root app points at the example repository, which cannot sync.
+      waitForHealthy: v.argocd.waitForHealthy ?? (environment === "dev" && !isExampleRepoURL(v.gitops.repoURL)),
       healthTimeoutSeconds: v.argocd.healthTimeoutSeconds,
     },
     gitops: {

@@ -431,7 +431,7 @@ describe("config", () => {
 
     it("warns while the GitOps repository is still the example one", () => {
       assert.deepEqual(configWarnings(parse(withGitops({ repoURL: "https://github.com/your-org/platform.git" }))), [
-        "platform:gitops.repoURL is still the example https://github.com/your-org/platform.git: Argo CD cannot sync it until you set your own repository",
+        "platform:gitops.repoURL is still the example https://github.com/your-org/platform.git: Argo CD cannot sync it until you set your own repository, and `pulumi up` does not wait for it",
         noKey,
       ]);
       assert.deepEqual(configWarnings(parse(devConfig())), [noKey]);

@@ -85,6 +85,13 @@ const clusterOf = (recorder: Recorder) =>
 
 const stacks = [...stackNames(), ...exampleNames().map((e) => `examples/${e}`)];
 
+/** A stack's config once it points at the team's own copy of the repository, as `npm run up` makes it. */
+const OWN_REPO = "https://github.com/acme/platform.git";
+function ownRepo(stack: string, overrides: Record<string, unknown> = {}) {
+  const gitops = { ...stackFile(stack)["platform:gitops"], repoURL: OWN_REPO };
+  return readStackConfig(stack, { "platform:gitops": gitops, ...overrides });
+}
+
 describe("the Node.js the lifecycle commands need", () => {
   it("accepts the releases that require() ES modules by default, and names the one it refuses", () => {
     for (const ok of ["20.19.0", "20.20.2", "22.12.0", "23.0.0", "24.3.1"])
@@ -102,7 +109,7 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
     describe(stack, () => {
       let recorder: Recorder;
       before(async () => {
-        const run = await runProgram(stack);
+        const run = await runProgram(stack, ownRepo(stack));
         if (run.error) throw run.error;
         recorder = run.recorder;
       });
@@ -198,16 +205,37 @@ describe("lifecycle: destroy order, drain, readiness gate, handoff, sealed-secre
 
   describe("changes", () => {
     const gateTrigger = async (overrides: Record<string, unknown>) => {
-      const run = await runProgram("dev", readStackConfig("dev", overrides));
+      const run = await runProgram("dev", ownRepo("dev", overrides));
       if (run.error) throw run.error;
       return plain((run.recorder.one("command:local:Command", "gitops-ready-command").inputs as Obj)["triggers"]);
     };
+
+    it("waits for nothing while the root app points at the example repository, which never syncs", async () => {
+      const run = await runProgram("dev");
+      if (run.error) throw run.error;
+      assert.deepEqual(
+        run.recorder.all("command:local:Command").filter((r) => r.name === "gitops-ready-command"),
+        [],
+      );
+      assert.ok(
+        run.warnings.some((w) => w.endsWith("until you set your own repository, and `pulumi up` does not wait for it")),
+        JSON.stringify(run.warnings),
+      );
+      const insisted = await runProgram(
+        "dev",
+        readStackConfig("dev", { "platform:argocd": { ...stackFile("dev")["platform:argocd"], waitForHealthy: true } }),
+      );
+      assert.match(
+        insisted.error?.message ?? "",
+        /^platform:argocd\.waitForHealthy cannot be true while platform:gitops\.repoURL is the example/,
+      );
+    });
 
     it("waits again when what the root app syncs changes, not otherwise", async () => {
       const base = await gateTrigger({});
       const again = await gateTrigger({});
       const moved = await gateTrigger({
-        "platform:gitops": { ...stackFile("dev")["platform:gitops"], targetRevision: "release-2" },
+        "platform:gitops": { ...stackFile("dev")["platform:gitops"], repoURL: OWN_REPO, targetRevision: "release-2" },
       });
       assert.deepEqual(base, again);
       assert.notDeepEqual(base, moved);

@@ -13,8 +13,13 @@ describe("the program, per stack file", () => {
 
   describe("dev", () => {
     let run: ProgramRun;
+    // The dev stack as a person's copy of it runs: pointed at their repository (npm run up sets it).
+    const devConfig = () =>
+      readStackConfig("dev", {
+        "platform:gitops": { ...stackFile("dev")["platform:gitops"], repoURL: "https://github.com/acme/platform.git" },
+      });
     before(async () => {
-      run = await runProgram("dev");
+      run = await runProgram("dev", devConfig());
       if (run.error) throw run.error;
     });
 
@@ -96,8 +101,7 @@ describe("the program, per stack file", () => {
 
     it("points the root app at the stack's GitOps source, synced automatically", () => {
       const app = plain(run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application").inputs) as Obj;
-      const { config } = readStackConfig("dev");
-      const gitops = JSON.parse(config["platform:gitops"]!);
+      const gitops = JSON.parse(devConfig().config["platform:gitops"]!);
       const { kustomize, ...source } = app["spec"]["source"];
       assert.deepEqual(source, {
         repoURL: gitops.repoURL,
