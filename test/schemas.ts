@@ -79,8 +79,8 @@ export async function validateObject(o: Obj): Promise<void> {
 }
 
 /**
- * Kubernetes' own kinds checked against Kubernetes' schemas (kubernetes-models 4.5.0, the last
- * release that runs on the Node 20 this project supports, carries Kubernetes 1.33's fields): the
+ * Kubernetes' own kinds checked against Kubernetes' schemas (kubernetes-models 4.5.0, a
+ * release that declares the Node 20 this project supports, with Kubernetes 1.33's fields): the
  * problem as one line, or undefined when the object matches. The e2e's server-side dry-run against
  * a real Kubernetes 1.35 API server is the check of record for what 1.34 and 1.35 changed.
  */
