@@ -569,6 +569,47 @@ async function scenarioNpm(ctx: Ctx): Promise<void> {
     const left = leftovers(ctx);
     assert(left.length === 0, `left behind: ${left.join(", ")}`);
   });
+
+  // Three mistakes in one stack: npm run up and the real `pulumi up` each name all three, one
+  // line each, and nothing is made (no stack for npm run up; no resource for pulumi up).
+  const bad = "e2e-bad";
+  const good = existingStackConfig(ctx);
+  writeStackFile(bad, {
+    ...good,
+    "platform:argocd": { ...(good["platform:argocd"] as object), chartVersion: "10.2.0" },
+    "platform:gitops": { repoURL: REPO_URL, path: "gitops/envs/prod" },
+    "platform:lifecycle": { drainTimeoutSeconds: 5 },
+  });
+  const problems = [
+    /platform:lifecycle\.drainTimeoutSeconds must be a whole number from 60 to 7200 \(got 5\)/,
+    /platform:gitops\.path gitops\/envs\/prod is the root of the prod environment \(its environment\.yaml\), not of dev/,
+    /platform:argocd\.chartVersion must be \d+\.\d+\.\d+, the argo-cd version gitops\/envs\/prod\/versions\.yaml pins/,
+  ];
+  const npmBad = await npm("npm-up-bad", ["up", "--", "--stack", bad, "--yes"]);
+  const stacksAfter = await ctx.h.run("npm-stack-ls", "pulumi", ["stack", "ls", "--json"], {
+    env: { ...env, ...backend },
+    cwd: ROOT,
+  });
+  await ctx.h.check("npm run up names every mistake of a bad stack, one line each, and makes no stack", () => {
+    assert(npmBad.status !== 0, "npm run up accepted a bad stack");
+    for (const p of problems) assert(p.test(npmBad.stderr), `npm run up did not say ${p.source}:\n${npmBad.stderr}`);
+    assert(/Nothing was created/.test(npmBad.stderr), "no word that nothing was made");
+    ok(stacksAfter, "pulumi stack ls failed");
+    assert(!stacksAfter.stdout.includes(`"${bad}"`), `npm run up made the stack ${bad}`);
+  });
+  ok(await pulumi(ctx, "bad-init", ["stack", "init", bad, "--secrets-provider", "passphrase"]), "stack init");
+  const upBad = await pulumi(ctx, "up-bad", ["up", "--yes", "--skip-preview", "-s", bad]);
+  const exported = await pulumi(ctx, "bad-export", ["stack", "export", "-s", bad]);
+  await ctx.h.check("the real pulumi up names every mistake of a bad stack, one line each, before any resource", () => {
+    assert(upBad.status !== 0, "pulumi up accepted a bad stack");
+    const out = upBad.stdout + upBad.stderr;
+    for (const p of problems) assert(p.test(out), `pulumi up did not say ${p.source}:\n${tail(out, 30)}`);
+    ok(exported, "stack export failed");
+    const resources = (json(exported.stdout).deployment?.resources ?? []) as { type: string }[];
+    const made = resources.filter((r) => r.type !== "pulumi:pulumi:Stack" && !r.type.startsWith("pulumi:providers:"));
+    assert(made.length === 0, `pulumi up made ${made.map((r) => r.type).join(", ")}`);
+  });
+  await pulumi(ctx, "bad-rm", ["stack", "rm", bad, "--yes", "--force"]);
 }
 
 // ---------------------------------------------------------------------------------------------
