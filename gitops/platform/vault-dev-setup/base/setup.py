@@ -1,9 +1,10 @@
 """Vault's one-time setup, done by a machine: for dev clusters only (see ../README.md).
 
 A loop, every few seconds until Vault is set up and then every 30 s:
-  1. Vault not initialised: init with one key share, and store the unseal key and root token in
-     the Secret named by keysSecret (in this pod's namespace). The keys stay in memory, and the
-     write is retried, until the Secret holds them: they are never lost between the two steps.
+  1. Vault not initialised: check that the API server would take the Secret named by keysSecret
+     (in this pod's namespace; a dry-run write), init with one key share, and store the unseal key
+     and root token in it. The keys stay in memory and the write is retried while the pod lives,
+     and tried once more when the pod is told to stop.
   2. Vault sealed (a new cluster, or a restarted pod): unseal it with the key from the Secret.
   3. Configure, idempotently: the KV v2 engine, Kubernetes auth and its role, the policies, and
      every secret the dev tree's ExternalSecrets read (values already in Vault are kept).
@@ -15,6 +16,7 @@ import base64
 import json
 import os
 import secrets
+import signal
 import ssl
 import sys
 import time
@@ -22,7 +24,7 @@ import urllib.error
 import urllib.request
 
 CONFIG = json.load(open(os.environ.get("SETUP_CONFIG", "/setup/setup.json")))
-SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SA_DIR = os.environ.get("SERVICE_ACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount")
 READY = "/tmp/ready"
 # Keys from an init that the Secret does not hold yet.
 pending = None
@@ -93,10 +95,10 @@ def read_keys():
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
-def store_keys(keys):
-    """Writes the keys to the Secret: creates it, or replaces one left from an earlier Vault."""
+def keys_secret(keys):
+    """The keys' Secret, as the setup writes it."""
     name = CONFIG["keysSecret"]
-    body = {
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
@@ -107,6 +109,23 @@ def store_keys(keys):
         "type": "Opaque",
         "stringData": keys,
     }
+
+
+def check_keys_writable():
+    """Before init: the API server would take the keys' Secret (RBAC, admission, quota), dry-run."""
+    name = CONFIG["keysSecret"]
+    body = keys_secret({"unseal-key": "", "root-token": ""})
+    status, answer = kube("POST", f"{secret_path()}?dryRun=All", body)
+    if status == 409:
+        status, answer = kube("PUT", f"{secret_path(name)}?dryRun=All", body)
+    if status not in (200, 201):
+        raise Failure(f"Vault is not initialised, and Secret {name} could not take its keys: {status} {(answer or {}).get('message')}")
+
+
+def store_keys(keys):
+    """Writes the keys to the Secret: creates it, or replaces one left from an earlier Vault."""
+    name = CONFIG["keysSecret"]
+    body = keys_secret(keys)
     status, answer = kube("POST", secret_path(), body)
     if status == 409:
         log(f"Secret {name} holds keys of an earlier Vault (its data is gone): replacing them")
@@ -150,7 +169,8 @@ def configure(token):
     for path, fields in CONFIG["secrets"].items():
         status, answer = vault("GET", f"{kv}/data/{path}", token=token, ok=(200, 404))
         current = ((answer.get("data") or {}).get("data") or {}) if status == 200 else {}
-        version = ((answer.get("data") or {}).get("metadata") or {}).get("version", 0) if status == 200 else 0
+        # A deleted version answers 404 with its metadata: the next write must name that version.
+        version = ((answer.get("data") or {}).get("metadata") or {}).get("version", 0)
         missing = {k: value_of(v) for k, v in fields.items() if k not in current}
         if missing:
             # cas: written only over the version read, so a value someone set is never replaced.
@@ -166,8 +186,8 @@ def step():
         pending = None
     _, status = vault("GET", "sys/seal-status")
     if not status.get("initialized"):
-        # Before init, make sure the Secret can be read at all: init's keys must have somewhere to go.
-        read_keys()
+        # Init's keys must have somewhere to go before they exist.
+        check_keys_writable()
         _, init = vault("PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1})
         pending = {"unseal-key": init["keys_base64"][0], "root-token": init["root_token"]}
         log("Initialised Vault (one key share)")
@@ -178,14 +198,18 @@ def step():
     keys = read_keys()
     if keys is None or "unseal-key" not in keys or "root-token" not in keys:
         raise Failure(
-            f"Vault is initialised but Secret {CONFIG['keysSecret']} does not hold its keys: unseal it by hand "
-            "(gitops/platform/vault/README.md), or delete Vault's volume to start over"
+            f"Vault is initialised but Secret {CONFIG['keysSecret']} does not hold its keys: put them back "
+            f"(kubectl -n {namespace()} create secret generic {CONFIG['keysSecret']} --from-literal=unseal-key=... "
+            "--from-literal=root-token=...), or delete Vault's volume to start over (gitops/platform/vault/README.md)"
         )
     if status.get("sealed"):
-        vault("PUT", "sys/unseal", {"key": keys["unseal-key"]})
+        refused, answer = vault("PUT", "sys/unseal", {"key": keys["unseal-key"]}, ok=(200, 400))
         _, status = vault("GET", "sys/seal-status")
-        if status.get("sealed"):
-            raise Failure("Vault is still sealed after the unseal key was given: is it the key of this Vault?")
+        if refused == 400 or status.get("sealed"):
+            why = f" ({answer.get('errors')})" if refused == 400 else ""
+            raise Failure(
+                f"Vault is still sealed after the key in Secret {CONFIG['keysSecret']} was given{why}: is it the key of this Vault?"
+            )
         log("Unsealed Vault")
         configured_at = 0.0
     # Configured again every 10 minutes, which heals drift; and at once after an init or unseal.
@@ -196,7 +220,18 @@ def step():
         configured_at = time.time()
 
 
+def stop(signum, frame):
+    """Told to stop (a rollout, an eviction): keys from an init that no Secret holds yet get one more try."""
+    if pending is not None:
+        try:
+            store_keys(pending)
+        except Exception as e:  # noqa: BLE001 -- the last chance; say what is lost
+            log(f"Could not store the keys of this Vault before stopping ({e}): delete Vault's volume to start over")
+    sys.exit(0)
+
+
 def main():
+    signal.signal(signal.SIGTERM, stop)
     while True:
         try:
             step()
