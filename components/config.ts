@@ -752,6 +752,13 @@ export function configWarnings(config: PlatformConfig): string[] {
       `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository${config.environment === "dev" && !config.argocd.waitForHealthy ? ", and `pulumi up` does not wait for it" : ""}`,
     );
   }
+  const ssh =
+    /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:/.test(config.gitops.repoURL) || config.gitops.repoURL.startsWith("ssh:");
+  if (ssh && !config.gitops.credentials) {
+    warnings.push(
+      `${NAMESPACE}:gitops.repoURL ${config.gitops.repoURL} is an ssh URL, and ${NAMESPACE}:gitopsCredentials holds no sshPrivateKey: Argo CD clones over ssh only with a key; set one, or use the repository's https URL`,
+    );
+  }
   const c = config.cluster;
   const cloud =
     c.provider === "eks" ? c.eks : c.provider === "doks" ? c.doks : c.provider === "gke" ? c.gke : undefined;

@@ -167,19 +167,35 @@ export function personalStack(env: NodeJS.ProcessEnv = process.env): string {
   return `dev-${who || "me"}`;
 }
 
-/** This clone's `origin`, when it is a URL Argo CD can clone without credentials in it. */
+/** Hosts whose repositories Argo CD can clone over https without a key, when they are public. */
+const HTTPS_HOSTS: ReadonlySet<string> = new Set(["github.com", "gitlab.com", "bitbucket.org", "codeberg.org"]);
+
+/**
+ * This clone's `origin`, as a URL Argo CD can clone: an ssh URL of a public host becomes its https
+ * form (Argo CD clones ssh only with a key, platform:gitopsCredentials.sshPrivateKey); a URL with
+ * credentials in it is not used.
+ */
 function originUrl(): string | undefined {
   const r = run("git", ["remote", "get-url", "origin"]);
   const url = r.status === 0 ? r.stdout.trim() : "";
-  if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/.test(url)) return url;
-  try {
-    const u = new URL(url);
-    return (u.protocol === "https:" || u.protocol === "ssh:") && !u.password && !(u.protocol === "https:" && u.username)
-      ? url
-      : undefined;
-  } catch {
-    return undefined;
+  const scp = /^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):([A-Za-z0-9._~/-]+)$/.exec(url);
+  let host: string;
+  let repoPath: string;
+  if (scp) {
+    [host, repoPath] = [scp[1] ?? "", scp[2] ?? ""];
+  } else {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return undefined;
+    }
+    if (u.password || (u.protocol === "https:" && u.username)) return undefined;
+    if (u.protocol === "https:") return url;
+    if (u.protocol !== "ssh:") return undefined;
+    [host, repoPath] = [u.hostname, u.pathname.replace(/^\//, "")];
   }
+  return HTTPS_HOSTS.has(host) ? `https://${host}/${repoPath.replace(/\.git$/, "")}.git` : url;
 }
 
 /**

@@ -437,6 +437,19 @@ describe("config", () => {
       assert.deepEqual(configWarnings(parse(devConfig())), [noKey]);
     });
 
+    it("warns about an ssh repository without a key to clone it with", () => {
+      const ssh = withGitops({ repoURL: "git@github.com:acme/platform.git" });
+      assert.deepEqual(configWarnings(parse(ssh)), [
+        "platform:gitops.repoURL git@github.com:acme/platform.git is an ssh URL, and platform:gitopsCredentials holds no sshPrivateKey: Argo CD clones over ssh only with a key; set one, or use the repository's https URL",
+        noKey,
+      ]);
+      const keyed = {
+        ...ssh,
+        "platform:gitopsCredentials": { sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n" },
+      };
+      assert.deepEqual(configWarnings(parse(keyed, { secret: ["platform:gitopsCredentials"] })), [noKey]);
+    });
+
     it("warns while the stack has no sealed-secrets key, and not once it has one", () => {
       assert.deepEqual(configWarnings(parse(withKey(devConfig()), { secret: [KEY] })), []);
     });

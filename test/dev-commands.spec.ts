@@ -323,6 +323,28 @@ esac`,
     assert.match(fs.readFileSync(path.join(project, "Pulumi.dev-alice.yaml"), "utf8"), /httpPort: 8081/);
   });
 
+  it("takes an ssh origin of a public host as its https URL, which Argo CD clones without a key", () => {
+    fakePulumi(0);
+    fs.symlinkSync(execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim(), path.join(bin, "git"));
+    const repoOf = (origin: string) => {
+      execFileSync("git", ["remote", "set-url", "origin", origin], { cwd: project });
+      fs.rmSync(path.join(project, "Pulumi.dev-alice.yaml"), { force: true });
+      assert.equal(run(["preview"]).status, 0);
+      const file = fs.readFileSync(path.join(project, "Pulumi.dev-alice.yaml"), "utf8");
+      return (YAML.parse(file) as { config: Record<string, Record<string, unknown>> }).config["platform:gitops"]?.[
+        "repoURL"
+      ];
+    };
+    assert.equal(repoOf("git@github.com:alice/platform.git"), ORIGIN);
+    assert.equal(repoOf("ssh://git@gitlab.com/alice/platform"), "https://gitlab.com/alice/platform.git");
+    assert.equal(repoOf("git@git.example.com:alice/platform.git"), "git@git.example.com:alice/platform.git");
+    assert.equal(
+      repoOf("https://alice:token@github.com/alice/platform.git"),
+      "https://github.com/your-org/platform.git",
+      "a URL with a credential in it is never copied",
+    );
+  });
+
   it("keeps personal stack files out of Git, and the project's own in it", () => {
     const ignored = (f: string) => spawnSync("git", ["check-ignore", "-q", f], { cwd: ROOT }).status === 0;
     assert.ok(ignored("Pulumi.dev-alice.yaml"), ".gitignore must ignore Pulumi.dev-*.yaml");
