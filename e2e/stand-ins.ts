@@ -95,9 +95,18 @@ export function startControllerStandIn(target: ApiTarget, namespace: string, roo
           metadata: { finalizers: rest.length ? rest : null },
         });
         if (r.status === 200) actions.push(`finalizer ${name}`);
-      } else if (name === rootApp && !app.metadata.deletionTimestamp && app.status?.health?.status !== "Healthy") {
+      } else if (
+        name === rootApp &&
+        !app.metadata.deletionTimestamp &&
+        (app.status?.health?.status !== "Healthy" ||
+          JSON.stringify(app.status?.sync?.comparedTo?.source) !== JSON.stringify(app.spec?.source))
+      ) {
         const r = await api(target, "PATCH", `${base}/${name}`, {
-          status: { sync: { status: "Synced" }, health: { status: "Healthy" } },
+          // As the controller records it: what it compared the app with.
+          status: {
+            sync: { status: "Synced", comparedTo: { source: app.spec?.source, destination: app.spec?.destination } },
+            health: { status: "Healthy" },
+          },
         });
         if (r.status === 200) actions.push(`status ${name}`);
       }

@@ -375,6 +375,22 @@ describe("the readiness gate, against a stand-in API server", () => {
     ]);
   });
 
+  it("takes the root app as done only once Argo CD has compared it with the source its spec names now", async () => {
+    const source = { repoURL: "https://github.com/acme/platform.git", path: "gitops/envs/dev", targetRevision: "v2" };
+    const root: FakeObject = { ...app(ROOT_APP), spec: { project: "default", source } };
+    const compared = (targetRevision: string) => ({
+      ...healthy,
+      sync: { status: "Synced", comparedTo: { source: { ...source, targetRevision } } },
+    });
+    fake.add("applications", { ...root, status: compared("v1") }, { statusAt: [{ round: 5, status: compared("v2") }] });
+    const result = await waitHealthy(connect(await fake.start()), opts(3000));
+    assert.equal(result.healthy, true);
+    assert.deepEqual(lines, [
+      "Waiting for platform-root: Synced, Healthy (not yet compared with the source its spec names now).",
+      "platform-root is Synced and Healthy after 0s.",
+    ]);
+  });
+
   it("names each app it waits for with its sync, health and message, again only when one changes", async () => {
     fake
       .add("applications", app(ROOT_APP, { sync: { status: "Synced" }, health: { status: "Progressing" } }), {

@@ -26,8 +26,16 @@ export interface GateOptions {
 
 export type GateResult = { healthy: true; seconds: number } | { healthy: false; report: string };
 
+/** The fields of an Application's source that say what it syncs. */
+interface Source {
+  repoURL?: string;
+  path?: string;
+  targetRevision?: string;
+  chart?: string;
+}
+
 interface AppStatus {
-  sync?: { status?: string };
+  sync?: { status?: string; comparedTo?: { source?: Source } };
   health?: { status?: string; message?: string };
   operationState?: { phase?: string; message?: string };
   conditions?: { type?: string; message?: string }[];
@@ -54,6 +62,22 @@ function describe(a: KubeObject, reasons = true): string {
       ].filter((x): x is string => Boolean(x))
     : [];
   return `${a.metadata.name}: ${syncOf(a)}, ${healthOf(a)}${why.length ? ` (${why.join("; ")})` : ""}`;
+}
+
+/**
+ * Has Argo CD compared the app with the source its spec names now? After a change to the spec (a
+ * new targetRevision, say), the status of the last comparison still reads Synced and Healthy for
+ * the old source until the controller compares again; Argo CD records what it compared with in
+ * status.sync.comparedTo. An app without a single source in its spec is taken as compared.
+ */
+export function comparedWithSpec(a: KubeObject): boolean {
+  const spec = (a.spec as { source?: Source } | undefined)?.source;
+  if (!spec) return true;
+  const compared = statusOf(a).sync?.comparedTo?.source;
+  if (!compared) return false;
+  return (["repoURL", "path", "targetRevision", "chart"] as const).every(
+    (k) => (spec[k] ?? "") === (compared[k] ?? ""),
+  );
 }
 
 /** Where the gate stands: what it still waits for, and the marked apps it does not wait for. */
@@ -84,8 +108,10 @@ export function gateState(root: KubeObject | undefined, apps: KubeObject[], root
   const pending = children.filter((a) => !waitsFor(a) && !isReady(a));
   // The root's health is its children's: a marked child that is not Healthy holds it down.
   const rootHealthCounts = marked.every((a) => healthOf(a) === "Healthy");
-  const rootDone = syncOf(root) === "Synced" && (!rootHealthCounts || healthOf(root) === "Healthy");
-  const awaited = [...(rootDone ? [] : [describe(root, false)]), ...pending.map((a) => describe(a))];
+  const compared = comparedWithSpec(root);
+  const rootDone = compared && syncOf(root) === "Synced" && (!rootHealthCounts || healthOf(root) === "Healthy");
+  const rootLine = `${describe(root, false)}${compared ? "" : " (not yet compared with the source its spec names now)"}`;
+  const awaited = [...(rootDone ? [] : [rootLine]), ...pending.map((a) => describe(a))];
   return { done: awaited.length === 0, awaited, notAwaited };
 }
 
