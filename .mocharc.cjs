@@ -5,9 +5,22 @@
 // only when the command line names none.
 const fs = require("node:fs");
 
-const named = process.argv
-  .slice(2)
-  .some((arg) => !arg.startsWith("-") && /\.[cm]?[jt]s$/.test(arg) && fs.existsSync(arg));
+/** Mocha's options that take the next argument as their value (a file, for some of them). */
+const VALUED = new Set([
+  "-r",
+  "--require",
+  "--file",
+  "--config",
+  "--package",
+  "-R",
+  "--reporter",
+  "--ignore",
+  "--exclude",
+]);
+const args = process.argv.slice(2);
+const named = args.some(
+  (arg, i) => !arg.startsWith("-") && !VALUED.has(args[i - 1] ?? "") && /\.[cm]?[jt]s$/.test(arg) && fs.existsSync(arg),
+);
 
 module.exports = {
   require: ["./scripts/register.cjs"],
