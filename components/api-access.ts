@@ -11,10 +11,21 @@ export const PROD_WIDEST_PREFIX = 8;
 /**
  * What is wrong with a list of CIDR blocks that may reach the API, one phrase per problem
  * ("must not hold ..."), or none. `environment` is dev, stage or prod (undefined: not known).
- * An empty list is not judged here: whether it means "private" depends on the cloud's endpoint.
+ * `privateWhenEmpty`: whether an empty list leaves the API to a private endpoint (EKS: the public
+ * endpoint is turned off) or to nobody at all (GKE and DOKS here: the endpoint the kubeconfig
+ * names stays public, and an empty allow-list lets no one reach it, `pulumi up` included).
  */
-export function apiAccessProblems(cidrs: readonly string[], environment: string | undefined): string[] {
+export function apiAccessProblems(
+  cidrs: readonly string[],
+  environment: string | undefined,
+  privateWhenEmpty: boolean,
+): string[] {
   const problems: string[] = [];
+  if (cidrs.length === 0 && !privateWhenEmpty) {
+    problems.push(
+      "must list at least one network: this cluster's API endpoint is public, and an empty list lets nobody reach it, this program included",
+    );
+  }
   const anywhere = cidrs.filter((c) => parseCidr(c)?.prefix === 0 || c === "::/0");
   if (anywhere.length > 0) {
     problems.push(

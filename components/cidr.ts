@@ -62,3 +62,17 @@ export function cidrContains(outer: string, inner: string): boolean {
   if (!o || !i || i.prefix < o.prefix) return false;
   return Math.floor(i.network / 2 ** (32 - o.prefix)) === Math.floor(o.network / 2 ** (32 - o.prefix));
 }
+
+/** The blocks no public network holds: RFC 1918's private ranges, loopback and link-local. */
+export const PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] as const;
+const NOT_PUBLIC = [...PRIVATE_RANGES, "127.0.0.0/8", "169.254.0.0/16"];
+
+/** True when the block lies inside one of RFC 1918's private ranges. */
+export function isPrivateCidr(cidr: string): boolean {
+  return PRIVATE_RANGES.some((r) => cidrContains(r, cidr));
+}
+
+/** True when the block lies inside a private, loopback or link-local range. */
+export function isNonPublicCidr(cidr: string): boolean {
+  return NOT_PUBLIC.some((r) => cidrContains(r, cidr));
+}

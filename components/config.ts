@@ -9,7 +9,15 @@ import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import * as YAML from "yaml";
 import { z } from "zod";
 import { apiAccessProblems } from "./api-access";
-import { cidrContains, cidrsOverlap, formatCidr, parseCidr } from "./cidr";
+import {
+  cidrContains,
+  cidrsOverlap,
+  formatCidr,
+  isPrivateCidr,
+  parseCidr,
+  PRIVATE_RANGES,
+  isNonPublicCidr,
+} from "./cidr";
 import { checkoutTree, type GitOpsTree, isExampleRepoURL } from "./gitops-tree";
 
 /** Config namespace of this project (`name:` in Pulumi.yaml). */
@@ -952,6 +960,12 @@ function clusterSettings(
     case "doks":
       return { ...common, provider: "doks", doks: doksSettings(c.doks, environment, all, isSecret, problems) };
     case "gke":
+      // GCP resource names start with a letter ([a-z]([-a-z0-9]*[a-z0-9])?); DNS labels may start with a digit.
+      if (!/^[a-z]/.test(common.name)) {
+        problems.push(
+          `${NAMESPACE}:cluster.name must start with a letter on GKE: Google Cloud names are [a-z]([-a-z0-9]*[a-z0-9])? (got "${common.name}")`,
+        );
+      }
       return { ...common, provider: "gke", gke: gkeSettings(c.gke, environment, problems) };
     case "existing":
       return { ...common, provider: "existing", existing: existingSettings(c.existing, kubeconfig, problems) };
@@ -1092,15 +1106,30 @@ function nodePools(
 }
 
 /** Who may reach the API: the rule the policy pack applies too (components/api-access.ts). */
-function checkApiAccess(key: string, cidrs: string[], environment: Environment, problems: string[]): void {
-  for (const problem of apiAccessProblems(cidrs, environment))
+function checkApiAccess(
+  key: string,
+  cidrs: string[],
+  environment: Environment,
+  privateWhenEmpty: boolean,
+  problems: string[],
+): void {
+  for (const problem of apiAccessProblems(cidrs, environment, privateWhenEmpty)) {
     problems.push(`${key} ${problem} (got ${JSON.stringify(cidrs)})`);
+  }
 }
 
 function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, problems: string[]): EksSettings {
   const key = `${NAMESPACE}:cluster.eks`;
   const prod = environment === "prod";
-  checkApiAccess(`${key}.apiAllowedCidrs`, e.apiAllowedCidrs, environment, problems);
+  // An empty list turns EKS's public endpoint off: the API is then reached inside the VPC only.
+  checkApiAccess(`${key}.apiAllowedCidrs`, e.apiAllowedCidrs, environment, true, problems);
+  // EKS's publicAccessCidrs take public networks only; private ones reach the private endpoint.
+  const inside = e.apiAllowedCidrs.find(isNonPublicCidr);
+  if (inside) {
+    problems.push(
+      `${key}.apiAllowedCidrs must hold public networks only: EKS refuses a private, loopback or link-local block such as ${inside} for its public endpoint (networks inside the VPC reach the private endpoint)`,
+    );
+  }
   // Production-shaped means surviving the loss of a zone: three of them, each with its own way out.
   if (prod && e.availabilityZones !== undefined && e.availabilityZones < 3) {
     problems.push(
@@ -1149,7 +1178,12 @@ function doksSettings(
 ): DoksSettings {
   const key = `${NAMESPACE}:cluster.doks`;
   const prod = environment === "prod";
-  checkApiAccess(`${key}.apiAllowedCidrs`, d.apiAllowedCidrs, environment, problems);
+  checkApiAccess(`${key}.apiAllowedCidrs`, d.apiAllowedCidrs, environment, false, problems);
+  if (d.vpcCidr && !isPrivateCidr(d.vpcCidr)) {
+    problems.push(
+      `${key}.vpcCidr must lie in a private range (${PRIVATE_RANGES.join(", ")}), as DigitalOcean requires of a VPC (got "${d.vpcCidr}"); leave it unset to let DigitalOcean choose one that overlaps none of the account's VPCs`,
+    );
+  }
   const reserved = d.vpcCidr && DOKS_RESERVED.find((r) => cidrsOverlap(r, d.vpcCidr ?? ""));
   if (reserved) {
     problems.push(
@@ -1257,10 +1291,13 @@ function withCurrentContext(text: string, context: string): string {
 /** DigitalOcean's provider key; read here because the cluster's explicit provider gets it as an arg. */
 const TOKEN_KEY = "digitalocean:token";
 
+/** Compute Engine machine series whose disks are Hyperdisk only. */
+const HYPERDISK_ONLY: ReadonlySet<string> = new Set(["c4", "c4a", "c4d", "n4", "x4"]);
+
 function gkeSettings(g: z.output<typeof gkeSchema>, environment: Environment, problems: string[]): GkeSettings {
   const key = `${NAMESPACE}:cluster.gke`;
   const prod = environment === "prod";
-  checkApiAccess(`${key}.apiAllowedCidrs`, g.apiAllowedCidrs, environment, problems);
+  checkApiAccess(`${key}.apiAllowedCidrs`, g.apiAllowedCidrs, environment, false, problems);
   const ranges = [
     ["nodeCidr", g.nodeCidr],
     ["podCidr", g.podCidr],
@@ -1275,6 +1312,16 @@ function gkeSettings(g: z.output<typeof gkeSchema>, environment: Environment, pr
   const defaults: NodePoolInput[] = [
     { name: "system", machineType: prod ? "e2-standard-4" : "e2-standard-2", minNodes: 1, maxNodes: prod ? 3 : 2 },
   ];
+  // The node pools' boot disks are pd-balanced (components/cluster/gke.ts); these machine series
+  // take Hyperdisk only (Google Cloud's "Machine series comparison": C4, C4A, C4D, N4 and X4).
+  (g.nodePools ?? []).forEach((p, i) => {
+    const series = p.machineType.split("-")[0] ?? "";
+    if (HYPERDISK_ONLY.has(series)) {
+      problems.push(
+        `${key}.nodePools[${i}].machineType must be of a series that boots from Persistent Disk (pd-balanced): ${series.toUpperCase()} takes Hyperdisk only (got "${p.machineType}"); use e2, n2, n2d, t2d or c3`,
+      );
+    }
+  });
   return {
     ...g,
     releaseChannel: g.releaseChannel ?? (prod ? "STABLE" : "REGULAR"),

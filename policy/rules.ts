@@ -91,13 +91,14 @@ export const clusterApiNotPublic: Rule = {
     const props = args.props as Props;
     const environment = environmentOf(args);
     // What a public endpoint admits: a list the config check holds to the same rule (api-access.ts).
-    // No list, or an empty one, leaves a public endpoint open to every address.
-    const limitedBy = (field: string, cidrs: unknown) => {
-      if (!Array.isArray(cidrs) || cidrs.length === 0) {
+    // No list leaves a public endpoint open to every address, and so does an empty one on EKS
+    // (AWS's default for publicAccessCidrs is 0.0.0.0/0); on GKE and DOKS an empty one admits nobody.
+    const limitedBy = (field: string, cidrs: unknown, emptyIsOpen = false) => {
+      if (!Array.isArray(cidrs) || (emptyIsOpen && cidrs.length === 0)) {
         report(`${args.name}: a public API endpoint must be limited by ${field}`);
         return;
       }
-      for (const problem of apiAccessProblems(cidrs.map(String), environment)) {
+      for (const problem of apiAccessProblems(cidrs.map(String), environment, false)) {
         report(`${args.name}: ${field} ${problem}`);
       }
     };
@@ -105,7 +106,8 @@ export const clusterApiNotPublic: Rule = {
       case CLUSTER_TYPES.eks: {
         const vpc = (props["vpcConfig"] ?? {}) as Props;
         if (vpc["endpointPrivateAccess"] !== true) report(`${args.name}: vpcConfig.endpointPrivateAccess must be true`);
-        if (vpc["endpointPublicAccess"] !== false) limitedBy("vpcConfig.publicAccessCidrs", vpc["publicAccessCidrs"]);
+        if (vpc["endpointPublicAccess"] !== false)
+          limitedBy("vpcConfig.publicAccessCidrs", vpc["publicAccessCidrs"], true);
         return;
       }
       case CLUSTER_TYPES.gke: {

@@ -103,7 +103,7 @@ describe("cloud cluster config", () => {
   describe("warnings", () => {
     it("warns while the API allow-list and the admins are still the examples' placeholders", () => {
       const raw = cloud("eks", "stage", {
-        apiAllowedCidrs: ["203.0.113.0/24", "10.1.0.0/16"],
+        apiAllowedCidrs: ["203.0.113.0/24", "192.0.0.0/16"],
         adminPrincipalArns: ["arn:aws:iam::123456789012:role/platform-admins", "arn:aws:iam::210987654321:role/ops"],
       });
       assert.deepEqual(
@@ -114,7 +114,7 @@ describe("cloud cluster config", () => {
         ],
       );
       assert.deepEqual(
-        configWarnings(parse(cloud("gke", "stage", { apiAllowedCidrs: ["10.1.0.0/16"] }))).filter((w) =>
+        configWarnings(parse(cloud("gke", "stage", { apiAllowedCidrs: ["203.0.0.0/16"] }))).filter((w) =>
           w.includes("cluster"),
         ),
         [],
@@ -245,6 +245,41 @@ describe("cloud cluster config", () => {
         'platform:cluster.eks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["0.0.0.0/0"])',
       ],
       [
+        "an empty allow-list on GKE, whose endpoint stays public: nobody could reach it",
+        cloud("gke", "stage", { apiAllowedCidrs: [] }),
+        "platform:cluster.gke.apiAllowedCidrs must list at least one network: this cluster's API endpoint is public, and an empty list lets nobody reach it, this program included (got [])",
+      ],
+      [
+        "an empty allow-list on DOKS, whose firewall would let nobody in",
+        cloud("doks", "stage", { apiAllowedCidrs: [] }),
+        "platform:cluster.doks.apiAllowedCidrs must list at least one network: this cluster's API endpoint is public, and an empty list lets nobody reach it, this program included (got [])",
+      ],
+      [
+        "a private block for EKS's public endpoint (AWS refuses it)",
+        cloud("eks", "stage", { apiAllowedCidrs: ["198.51.100.0/24", "10.20.0.0/16"] }),
+        "platform:cluster.eks.apiAllowedCidrs must hold public networks only: EKS refuses a private, loopback or link-local block such as 10.20.0.0/16 for its public endpoint (networks inside the VPC reach the private endpoint)",
+      ],
+      [
+        "a DigitalOcean VPC outside the private ranges",
+        cloud("doks", "stage", { vpcCidr: "100.64.0.0/20" }),
+        'platform:cluster.doks.vpcCidr must lie in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), as DigitalOcean requires of a VPC (got "100.64.0.0/20"); leave it unset to let DigitalOcean choose one that overlaps none of the account\'s VPCs',
+      ],
+      [
+        "a GKE cluster name that starts with a digit",
+        {
+          ...cloud("gke", "stage"),
+          "platform:cluster": { provider: "gke", name: "1platform", gke: MINIMAL_CLOUD.gke },
+        },
+        'platform:cluster.name must start with a letter on GKE: Google Cloud names are [a-z]([-a-z0-9]*[a-z0-9])? (got "1platform")',
+      ],
+      [
+        "a GKE machine series that boots from Hyperdisk only",
+        cloud("gke", "stage", {
+          nodePools: [{ name: "system", machineType: "c4-standard-4", minNodes: 1, maxNodes: 2 }],
+        }),
+        'platform:cluster.gke.nodePools[0].machineType must be of a series that boots from Persistent Disk (pd-balanced): C4 takes Hyperdisk only (got "c4-standard-4"); use e2, n2, n2d, t2d or c3',
+      ],
+      [
         "an API open to the internet on a stage DOKS (its firewall would be off)",
         cloud("doks", "stage", { apiAllowedCidrs: ["10.1.0.0/16", "0.0.0.0/0"] }),
         'platform:cluster.doks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["10.1.0.0/16","0.0.0.0/0"])',
@@ -347,6 +382,15 @@ describe("cloud cluster config", () => {
         assert.deepEqual(problems(raw), [expected]);
       });
     }
+
+    it("lets an empty allow-list on EKS turn the public endpoint off, and a DOKS VPC range be left to DigitalOcean", () => {
+      assert.deepEqual(settings(cloud("eks", "stage", { apiAllowedCidrs: [] }), "eks").eks.apiAllowedCidrs, []);
+      assert.equal(settings(cloud("doks", "stage", { vpcCidr: undefined }), "doks").doks.vpcCidr, undefined);
+      assert.equal(
+        settings(cloud("doks", "stage", { vpcCidr: "172.16.8.0/21" }), "doks").doks.vpcCidr,
+        "172.16.8.0/21",
+      );
+    });
 
     it("allows wide blocks outside prod, but never the whole internet", () => {
       assert.deepEqual(settings(cloud("eks", "dev", { apiAllowedCidrs: ["0.0.0.0/1"] }), "eks").eks.apiAllowedCidrs, [

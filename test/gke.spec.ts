@@ -177,16 +177,17 @@ describe("GKE cluster", () => {
       assert.equal(inputs(run.recorder.one("gcp:container/nodePool:NodePool"))["nodeConfig"]["spot"], true);
     });
 
-    it("keeps the API to the VPC when apiAllowedCidrs is empty", async () => {
+    it("refuses an empty apiAllowedCidrs before any resource: the endpoint stays public, and nobody could reach it", async () => {
+      // GKE's master authorized networks, when enabled with no block, admit no public address
+      // (only Google Cloud's internal ones with gcpPublicCidrsAccessEnabled, which is off), and
+      // the kubeconfig names the public endpoint: the program itself could not reach the API.
       const block = stackFile("examples/gke")["platform:cluster"] as Obj;
       const config = readStackConfig("examples/gke", {
         "platform:cluster": { ...block, gke: { ...block["gke"], apiAllowedCidrs: [] } },
       });
       const run = await runProgram("examples/gke", config);
-      if (run.error) throw run.error;
-      const cluster = inputs(run.recorder.one("gcp:container/cluster:Cluster"));
-      assert.deepEqual(cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"], []);
-      assert.equal(cluster["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"], false);
+      assert.match(run.error?.message ?? "", /^platform:cluster\.gke\.apiAllowedCidrs must list at least one network/);
+      assert.deepEqual(run.recorder.resources, [], "nothing is registered first");
     });
   });
 

@@ -303,7 +303,7 @@ describe("the policy pack (policy/)", () => {
     it("the same API rule as the config check: what one refuses, the other refuses", async () => {
       const doks = "digitalocean:index/kubernetesCluster:KubernetesCluster";
       const block = stackFile("stage")["platform:cluster"] as Obj;
-      const lists = [["0.0.0.0/0"], ["10.1.0.0/16", "0.0.0.0/0"], ["0.0.0.0/1"], ["10.0.0.0/7"], ["10.0.0.0/8"]];
+      const lists = [[], ["0.0.0.0/0"], ["10.1.0.0/16", "0.0.0.0/0"], ["0.0.0.0/1"], ["10.0.0.0/7"], ["10.0.0.0/8"]];
       for (const environment of ["stage", "prod"]) {
         for (const cidrs of lists) {
           const stack = readStackConfig("stage", {
