@@ -40,6 +40,18 @@ describe("DOKS cluster", () => {
       assert.equal(cluster()["region"], cfg["region"]);
     });
 
+    it("gives the VPC's delete the time the cluster's droplets take to leave it", () => {
+      // terraform-provider-digitalocean, digitalocean/vpc/resource_vpc.go: the cluster's delete
+      // returns at once (resourceDigitalOceanKubernetesClusterDelete only calls the API), and the
+      // VPC's delete retries "Can not delete VPC with members" within its delete timeout only:
+      //   Timeouts: &schema.ResourceTimeout{ Delete: schema.DefaultTimeout(2 * time.Minute) }
+      //   retry.RetryContext(ctx, d.Timeout(schema.TimeoutDelete), ... http.StatusConflict ... RetryableError
+      // Pulumi's customTimeouts.delete is that d.Timeout(schema.TimeoutDelete) in a bridged provider.
+      const vpc = run.recorder.one("digitalocean:index/vpc:Vpc");
+      const minutes = Number(/^(\d+)m$/.exec(vpc.customTimeouts.delete ?? "")?.[1]);
+      assert.ok(minutes >= 20, `the VPC's delete gives up after ${vpc.customTimeouts.delete ?? "2m (the default)"}`);
+    });
+
     it("runs the newest patch of the configured minor version, kept current by auto and surge upgrades", () => {
       assert.equal(cfg["versionPrefix"], "1.35");
       const lookups = run.recorder.calls.filter((c) => c.token.endsWith("getKubernetesVersions"));

@@ -20,6 +20,13 @@ export interface DoksClusterArgs {
   ephemeral?: boolean;
 }
 
+/**
+ * How long the VPC's delete waits for the cluster's droplets to leave it: the cluster's delete
+ * does not wait for them (terraform-provider-digitalocean, resourceDigitalOceanVPCDelete retries
+ * within `d.Timeout(schema.TimeoutDelete)`).
+ */
+export const VPC_DELETE_TIMEOUT = "30m";
+
 /** DigitalOcean tags from key/value tags: letters, digits, ':', '-' and '_'. */
 export function doTags(tags: Readonly<Record<string, string>>): string[] {
   return Object.entries(tags).map(([k, v]) => `${k}:${v}`.replace(/[^A-Za-z0-9:_-]/g, "-"));
@@ -83,9 +90,13 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
         name: `${clusterName}-vpc`,
         region: version.apply(() => cfg.region),
         description: `Network of DOKS cluster ${clusterName}`,
+        // Unset, DigitalOcean picks a range that overlaps none of the account's VPCs.
         ...(cfg.vpcCidr ? { ipRange: cfg.vpcCidr } : {}),
       },
-      child,
+      // The cluster's delete returns while DigitalOcean still tears its droplets down; the VPC's
+      // delete retries "VPC with members" (403/409) for as long as its delete timeout, 2 minutes
+      // by default. A cluster's nodes take longer than that to go.
+      { ...child, customTimeouts: { delete: VPC_DELETE_TIMEOUT } },
     );
     this.network = { id: vpc.id, privateSubnetIds: [], publicSubnetIds: [] };
 
