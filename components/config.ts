@@ -1156,6 +1156,15 @@ function eksSettings(e: z.output<typeof eksSchema>, environment: Environment, pr
   const defaults: NodePoolInput[] = [
     { name: "system", machineType: "m6i.large", minNodes: prod ? 3 : 2, maxNodes: prod ? 6 : 4 },
   ];
+  // Nothing scales an EKS node group here (no cluster autoscaler or Karpenter is installed): a
+  // pool stays at its minNodes, so one at 0 never gets a node.
+  (e.nodePools ?? []).forEach((p, i) => {
+    if (p.minNodes === 0) {
+      problems.push(
+        `${key}.nodePools[${i}].minNodes must be at least 1 on EKS: no autoscaler runs here, so a pool stays at its minimum and one at 0 never gets a node (got 0)`,
+      );
+    }
+  });
   return {
     ...e,
     availabilityZones: zoneCount,

@@ -265,6 +265,16 @@ describe("cloud cluster config", () => {
         'platform:cluster.doks.vpcCidr must lie in a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), as DigitalOcean requires of a VPC (got "100.64.0.0/20"); leave it unset to let DigitalOcean choose one that overlaps none of the account\'s VPCs',
       ],
       [
+        "an EKS pool at 0 nodes, which nothing would scale up",
+        cloud("eks", "stage", {
+          nodePools: [
+            { name: "system", machineType: "m6i.large", minNodes: 2, maxNodes: 4 },
+            { name: "batch", machineType: "m6i.xlarge", minNodes: 0, maxNodes: 3, spot: true },
+          ],
+        }),
+        "platform:cluster.eks.nodePools[1].minNodes must be at least 1 on EKS: no autoscaler runs here, so a pool stays at its minimum and one at 0 never gets a node (got 0)",
+      ],
+      [
         "a GKE cluster name that starts with a digit",
         {
           ...cloud("gke", "stage"),
@@ -346,7 +356,7 @@ describe("cloud cluster config", () => {
         cloud("eks", "stage", {
           nodePools: [
             { name: "system", machineType: "m6i.large", minNodes: 1, maxNodes: 3 },
-            { name: "system", machineType: "m6i.xlarge", minNodes: 0, maxNodes: 3 },
+            { name: "system", machineType: "m6i.xlarge", minNodes: 1, maxNodes: 3 },
           ],
         }),
         'platform:cluster.eks.nodePools[1].name must be unique among the node pools (got "system" twice)',
