@@ -9,7 +9,7 @@
  * file. Before anything is created, the stack's config is checked, and every problem is listed.
  *
  * Checks the tools each command needs for the stack's kind of cluster (docker and k3d for k3d,
- * the AWS CLI for EKS, gke-gcloud-auth-plugin for GKE) and stops with one line naming what is
+ * the AWS CLI for EKS, doctl for DOKS, gke-gcloud-auth-plugin for GKE) and stops with one line naming what is
  * missing and how to install it. Without a configured Pulumi backend it keeps state in ./.pulumi-state (a local file
  * backend: no account needed) with a generated passphrase beside it. Extra flags go to pulumi,
  * e.g. `npm run up -- --yes`; `npm run output -- argocdAdminPassword --show-secrets` reads a stack
@@ -34,7 +34,7 @@ const PERSONAL = /^dev-[a-z0-9][a-z0-9-]*$/;
 /** k3d reads config files of apiVersion k3d.io/v1alpha5 from 5.5.0 on. */
 const MIN_K3D = [5, 5, 0] as const;
 
-type Tool = "pulumi" | "docker" | "k3d" | "aws" | "gke-gcloud-auth-plugin";
+type Tool = "pulumi" | "docker" | "k3d" | "aws" | "doctl" | "gke-gcloud-auth-plugin";
 
 const COMMANDS = ["up", "preview", "down", "output", "keys"] as const;
 type Command = (typeof COMMANDS)[number];
@@ -48,7 +48,7 @@ function needs(command: Command, provider: ClusterProvider): Tool[] {
   const cluster: Record<ClusterProvider, Tool[]> = {
     k3d: command === "preview" ? [] : ["docker", "k3d"],
     eks: ["aws"],
-    doks: [],
+    doks: ["doctl"],
     gke: ["gke-gcloud-auth-plugin"],
     // The stack's own kubeconfig reaches it; nothing else is called.
     existing: [],
@@ -86,6 +86,8 @@ const INSTALL: Record<Tool, string> = {
   docker: "install Docker Desktop or Docker Engine: https://docs.docker.com/get-started/get-docker/",
   k3d: "install k3d 5.5 or later: https://k3d.io/#installation (e.g. curl -s https://raw.githubusercontent.com/k3d-io/k3d/main/install.sh | bash)",
   aws: "the EKS kubeconfig signs in with `aws eks get-token`; install the AWS CLI v2: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html",
+  doctl:
+    "the DOKS kubeconfig signs in with `doctl kubernetes cluster kubeconfig exec-credential`; install doctl and sign in (`doctl auth init`, or DIGITALOCEAN_ACCESS_TOKEN): https://docs.digitalocean.com/reference/doctl/how-to/install/",
   "gke-gcloud-auth-plugin":
     "the GKE kubeconfig signs in with it; install it with `gcloud components install gke-gcloud-auth-plugin` (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
 };
@@ -107,6 +109,7 @@ const VERSION_ARGS: Record<Tool, string[]> = {
   docker: ["--version"],
   k3d: ["version"],
   aws: ["--version"],
+  doctl: ["version"],
   "gke-gcloud-auth-plugin": ["--version"],
 };
 
@@ -302,11 +305,9 @@ function main(argv: string[]): number {
     if (cmd === "keys") return 0;
   }
 
-  // A DOKS kubeconfig in state expires after a week; --run-program reads a fresh one first.
-  const fresh = cmd === "down" && provider === "doks" && !rest.includes("--run-program") ? ["--run-program"] : [];
   // A cluster that goes with the stack, or an ephemeral one, may already be gone: drop its objects.
   const destroyEnv = cmd === "down" && (provider !== "existing" || ephemeral) ? DELETE_UNREACHABLE : {};
-  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...fresh, ...rest], {
+  const result = run("pulumi", [...PULUMI_VERB[cmd], "--stack", stack, ...rest], {
     env: { ...env, ...destroyEnv },
     inherit: true,
   });

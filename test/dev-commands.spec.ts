@@ -52,6 +52,8 @@ esac`,
     fake("docker", `[ "$1" = info ] && exit ${infoStatus}; echo "Docker version 28.2.2"`);
   const fakeK3d = (version = "v5.8.3") =>
     fake("k3d", `echo "k3d version ${version}"; echo "k3s version v1.35.5-k3s1 (default)"`);
+  // `doctl version` prints "doctl version 1.x.y-release" and exits 0.
+  const fakeDoctl = () => fake("doctl", '[ "$1" = version ] || exit 1; echo "doctl version 1.146.0-release"');
 
   function run(args: string[], env: NodeJS.ProcessEnv = {}) {
     const r = spawnSync(
@@ -235,13 +237,22 @@ esac`,
     assert.match(r.stdout, /kubectl --kubeconfig ~\/\.kube\/platform-prod\.yaml get applications/);
   });
 
-  it("needs no docker or k3d for DOKS, and destroys it with a fresh kubeconfig", () => {
+  it("needs doctl, not docker or k3d, for DOKS, and destroys it from state alone", () => {
     fakePulumi(0);
-    const r = run(["down", "--stack", "stage", "--yes"]);
+    let r = run(["down", "--stack", "stage", "--yes"]);
+    assert.equal(r.status, 1);
+    assert.match(
+      oneLine(r.stderr),
+      /^missing prerequisite: doctl is not on PATH; the DOKS kubeconfig signs in with `doctl kubernetes cluster kubeconfig exec-credential`/,
+    );
+    assert.deepEqual(r.calls, [], "pulumi ran without doctl");
+    fakeDoctl();
+    r = run(["down", "--stack", "stage", "--yes"]);
     assert.equal(r.status, 0, r.stderr);
+    // The kubeconfig in state asks doctl for a token, so it never expires: no --run-program.
     assert.deepEqual(r.calls, [
       "pulumi stack select stage | backend= | passfile=",
-      "pulumi destroy --stack stage --run-program --yes | backend= | passfile=",
+      "pulumi destroy --stack stage --yes | backend= | passfile=",
     ]);
   });
 
@@ -256,6 +267,7 @@ esac`,
     );
     fakeDocker();
     fakeK3d();
+    fakeDoctl();
     const destroyLine = (args: string[]) =>
       run(args)
         .calls.filter((c) => c.startsWith("pulumi destroy"))

@@ -132,6 +132,19 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
         endpoint: FAKE.gkeEndpoint,
         masterAuth: { ...(inputs["masterAuth"] as object), clusterCaCertificate: FAKE.caData },
       };
+    case "digitalocean:index/kubernetesCluster:KubernetesCluster":
+      return {
+        ...inputs,
+        endpoint: FAKE.doksServer,
+        kubeConfigs: [
+          {
+            rawConfig: doKubeconfig(String(inputs["name"]), fakeCloud.doToken),
+            host: FAKE.doksServer,
+            token: fakeCloud.doToken,
+            clusterCaCertificate: FAKE.caData,
+          },
+        ],
+      };
     case "gcp:serviceaccount/account:Account":
       return { ...inputs, email: `${String(inputs["accountId"])}@mock-project.iam.gserviceaccount.com` };
     case "random:index/randomId:RandomId":

@@ -2,7 +2,7 @@ import * as digitalocean from "@pulumi/digitalocean";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { DoksSettings, NodePoolConfig } from "../config";
-import { clusterProvider } from "./kubeconfig";
+import { clusterProvider, execKubeconfigOutput } from "./kubeconfig";
 import type { Cluster, ClusterNetwork } from "./types";
 
 export interface DoksClusterArgs {
@@ -135,20 +135,30 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
     }
     this.name = cluster.name;
 
-    // DigitalOcean's kubeconfig carries a token that expires after seven days: read afresh on
-    // every run, not from the cluster's state.
-    const live = digitalocean.getKubernetesClusterOutput(
-      { name: cluster.name },
-      { parent: this, provider: digitaloceanProvider },
-    );
+    // DigitalOcean's own kubeconfig carries a token that expires after seven days, and the drain
+    // on destroy runs with the kubeconfig from state. This one asks doctl for a token on every use
+    // (doctl kubernetes cluster kubeconfig exec-credential), as the provider's docs suggest: it
+    // holds no credential, never expires and stays the same from run to run.
+    const ca = cluster.kubeConfigs.apply((configs) => {
+      const data = configs[0]?.clusterCaCertificate;
+      if (!data) throw new pulumi.ResourceError(`DigitalOcean returned no CA certificate for ${clusterName}`, this);
+      return data;
+    });
     this.kubeconfig = pulumi.secret(
-      live.kubeConfigs.apply((configs) => {
-        const raw = configs[0]?.rawConfig;
-        if (!raw) throw new pulumi.ResourceError(`DigitalOcean returned no kubeconfig for ${clusterName}`, this);
-        return raw;
-      }),
+      cluster.id.apply((id) =>
+        execKubeconfigOutput({
+          name: cluster.name,
+          endpoint: cluster.endpoint,
+          certificateAuthorityData: ca,
+          exec: () => ({
+            command: "doctl",
+            args: ["kubernetes", "cluster", "kubeconfig", "exec-credential", "--version=v1beta1", id],
+            installHint:
+              "the DOKS kubeconfig signs in with `doctl kubernetes cluster kubeconfig exec-credential`; install doctl (https://docs.digitalocean.com/reference/doctl/how-to/install/) and sign in with `doctl auth init` or DIGITALOCEAN_ACCESS_TOKEN",
+          }),
+        }),
+      ),
     );
-    // A new token is an update of the provider; only a new cluster (a new id) replaces it.
     this.deletesEverythingOnIt = cluster;
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
