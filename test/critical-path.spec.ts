@@ -52,6 +52,10 @@ const DURATIONS: Record<string, { seconds: number; why: string }> = {
   "gcp:kms/keyRing:KeyRing": { seconds: 5, why: "seconds" },
   "gcp:kms/cryptoKey:CryptoKey": { seconds: 5, why: "seconds" },
   "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": { seconds: 10, why: "a policy read-modify-write, seconds" },
+  "gcp:projects/serviceIdentity:ServiceIdentity": {
+    seconds: 10,
+    why: "generateServiceIdentity, a Service Usage operation of seconds",
+  },
   "gcp:container/cluster:Cluster": {
     seconds: 540,
     why: "a regional cluster with its short-lived default pool, 8-10 minutes",
@@ -285,6 +289,142 @@ const show = (path: readonly Node[]) => path.map((n) => `${n.name} (${durationOf
 
 const nameOf = (nodes: readonly Node[], urn: string) => nodes.find((n) => n.urn === urn)?.name ?? urn;
 
+type Pattern = readonly [type: string, name?: RegExp];
+/**
+ * Deleted first → deleted after: every resource matching `first` before every one matching
+ * `then`, or, `paired`, before its own counterpart (same name, or same index: route table
+ * association 1 and route table 1).
+ */
+type DestroyRule = readonly [first: Pattern, then: Pattern, why: string, paired?: "paired"];
+
+const K8S_PROVIDER: Pattern = ["pulumi:providers:kubernetes"];
+const NODES: Pattern = ["aws:eks/nodeGroup:NodeGroup"];
+const CLUSTER: Pattern = ["aws:eks/cluster:Cluster"];
+const VPC: Pattern = ["aws:ec2/vpc:Vpc"];
+const IGW: Pattern = ["aws:ec2/internetGateway:InternetGateway"];
+const NAT: Pattern = ["aws:ec2/natGateway:NatGateway"];
+const EIP: Pattern = ["aws:ec2/eip:Eip"];
+const SUBNET: Pattern = ["aws:ec2/subnet:Subnet"];
+const ROUTES: Pattern = ["aws:ec2/routeTable:RouteTable"];
+const ASSOCIATIONS: Pattern = ["aws:ec2/routeTableAssociation:RouteTableAssociation"];
+const ADDON = (name: RegExp): Pattern => ["aws:eks/addon:Addon", name];
+const ATTACHMENT = (name: RegExp): Pattern => ["aws:iam/rolePolicyAttachment:RolePolicyAttachment", name];
+const ROLE = (name: RegExp): Pattern => ["aws:iam/role:Role", name];
+
+/**
+ * The destroy order of an EKS stack, as pairs: what `pulumi destroy` deletes before what. Pulumi
+ * deletes a resource only after everything that depends on it (pkg/resource/deploy/step_generator.go,
+ * GenerateDeletes: "We must not delete dependencies prior to their dependent nodes"), where
+ * depending is an input, dependsOn, the provider or the parent: the reverse of the create order,
+ * which is what `waitsOn` walks. Every AWS resource of the stack is in at least one pair.
+ */
+const EKS_DESTROY_ORDER: readonly DestroyRule[] = [
+  [
+    ["kubernetes:argoproj.io/v1alpha1:Application", /^gitops-root-app$/],
+    ["command:local:Command", /^gitops-drain-command$/],
+    "the root app's cascade, then the drain",
+  ],
+  [
+    ["command:local:Command", /^gitops-drain-command$/],
+    ["kubernetes:helm.sh/v3:Release", /^argocd-release$/],
+    "the drain needs Argo CD",
+  ],
+  [
+    ["command:local:Command", /^gitops-drain-command$/],
+    ADDON(/coredns|ebs-csi|metrics-server/),
+    "the drain's volume deletes need the CSI driver",
+  ],
+  [["kubernetes:helm.sh/v3:Release"], K8S_PROVIDER, "objects on the cluster go before its provider"],
+  [K8S_PROVIDER, NODES, "the provider goes after all on it, before the nodes"],
+  [
+    K8S_PROVIDER,
+    ["aws:eks/accessPolicyAssociation:AccessPolicyAssociation"],
+    "Pulumi keeps its access while it deletes objects",
+  ],
+  [ADDON(/coredns|ebs-csi|metrics-server/), NODES, "their pods run on the nodes"],
+  [NODES, ADDON(/vpc-cni|kube-proxy/), "nodes need the CNI while they drain"],
+  [NODES, ["aws:ec2/launchTemplate:LaunchTemplate"], "a node group uses its launch template"],
+  [
+    NODES,
+    ATTACHMENT(/AmazonEKSWorkerNodePolicy|AmazonEKS_CNI_Policy|AmazonEC2ContainerRegistryReadOnly/),
+    "nodes keep their policies",
+  ],
+  // The way out: the drain's volume deletes (EBS CSI controller → EC2 API) go through it.
+  [NODES, NAT, "nodes reach AWS APIs through the NAT gateways"],
+  [NODES, EIP, "the NAT gateways' addresses"],
+  [NODES, ASSOCIATIONS, "private routes to NAT, public routes to the internet gateway"],
+  [NODES, ROUTES, "the route tables"],
+  [NODES, IGW, "the internet gateway"],
+  [NODES, SUBNET, "nodes sit in the private subnets"],
+  [NODES, CLUSTER, "node groups belong to the cluster"],
+  [ADDON(/vpc-cni|kube-proxy/), CLUSTER, "add-ons belong to the cluster"],
+  [ADDON(/ebs-csi/), ATTACHMENT(/AmazonEBSCSIDriverPolicy/), "the CSI driver keeps its role's policy"],
+  [ATTACHMENT(/AmazonEBSCSIDriverPolicy/), ROLE(/ebs-csi/), "a policy is detached before its role goes"],
+  [ROLE(/ebs-csi/), ["aws:iam/openIdConnectProvider:OpenIdConnectProvider"], "the role trusts the OIDC provider"],
+  [["aws:iam/openIdConnectProvider:OpenIdConnectProvider"], CLUSTER, "the cluster's issuer"],
+  [
+    ["aws:eks/accessPolicyAssociation:AccessPolicyAssociation"],
+    ["aws:eks/accessEntry:AccessEntry"],
+    "an association belongs to its entry",
+    "paired",
+  ],
+  [["aws:eks/accessEntry:AccessEntry"], CLUSTER, "entries belong to the cluster"],
+  [CLUSTER, ["aws:ec2/subnet:Subnet", /private/], "the control plane's interfaces sit in the private subnets"],
+  [CLUSTER, ["aws:kms/key:Key"], "Secrets are encrypted with the key"],
+  [CLUSTER, ["aws:cloudwatch/logGroup:LogGroup"], "EKS would write the group again, without retention"],
+  [CLUSTER, ATTACHMENT(/AmazonEKSClusterPolicy/), "EKS uses its role until the cluster is gone"],
+  [ATTACHMENT(/AmazonEKSClusterPolicy/), ROLE(/cluster-role/), "a policy is detached before its role goes"],
+  [ATTACHMENT(/AmazonEKSWorkerNodePolicy/), ROLE(/node-role/), "a policy is detached before its role goes"],
+  [["aws:kms/alias:Alias"], ["aws:kms/key:Key"], "an alias names its key"],
+  [
+    ["aws:ec2/routeTableAssociation:RouteTableAssociation", /private/],
+    ["aws:ec2/routeTable:RouteTable", /private/],
+    "an association names its table",
+    "paired",
+  ],
+  [
+    ["aws:ec2/routeTableAssociation:RouteTableAssociation", /public/],
+    ["aws:ec2/routeTable:RouteTable", /public/],
+    "an association names its table",
+    "paired",
+  ],
+  [
+    ["aws:ec2/routeTableAssociation:RouteTableAssociation", /private/],
+    ["aws:ec2/subnet:Subnet", /private/],
+    "an association names its subnet",
+    "paired",
+  ],
+  [
+    ["aws:ec2/routeTableAssociation:RouteTableAssociation", /public/],
+    ["aws:ec2/subnet:Subnet", /public/],
+    "an association names its subnet",
+    "paired",
+  ],
+  [["aws:ec2/routeTable:RouteTable", /private/], NAT, "private routes lead to the NAT gateways", "paired"],
+  [["aws:ec2/routeTable:RouteTable", /public/], IGW, "public routes lead to the internet gateway"],
+  [NAT, EIP, "a NAT gateway holds its address", "paired"],
+  [NAT, ["aws:ec2/subnet:Subnet", /public/], "NAT gateways sit in the public subnets", "paired"],
+  [NAT, IGW, "a NAT gateway needs the internet gateway"],
+  [EIP, IGW, "DetachInternetGateway fails while an address is mapped"],
+  [["aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"], VPC, "the VPC's own group"],
+  [SUBNET, VPC, "subnets are in the VPC"],
+  [ROUTES, VPC, "route tables are in the VPC"],
+  [IGW, VPC, "the gateway is attached to the VPC"],
+];
+
+const matches = (nodes: readonly Node[], [type, name]: Pattern) =>
+  nodes.filter((n) => n.type === type && (!name || name.test(n.name)));
+
+const indexOf = (n: Node) => /-(\d+)$/.exec(n.name)?.[1];
+
+/** The counterparts of `x` among `ys`: the one of its name, else the one of its index, else the only one. */
+function counterparts(x: Node, ys: readonly Node[]): Node[] {
+  const same = ys.filter((y) => y.name === x.name);
+  if (same.length > 0) return same;
+  if (ys.length === 1) return [...ys];
+  return ys.filter((y) => indexOf(y) !== undefined && indexOf(y) === indexOf(x));
+}
+
 describe("critical path to the root app", () => {
   describe("the simulation", () => {
     const node = (name: string, type: string, waitsFor: string[] = [], parent = ""): Node => ({
@@ -398,6 +538,30 @@ describe("critical path to the root app", () => {
             for (const step of wanted.slice(0, 4)) {
               assert.ok(direct.has(find(nodes, step).urn), `the root app names ${step[1]} itself`);
             }
+          });
+
+          it("destroys every cloud resource after all that uses it: the nodes before the network's way out", () => {
+            const covered = new Set<string>();
+            for (const [first, then, why, paired] of EKS_DESTROY_ORDER) {
+              const a = matches(nodes, first);
+              const b = matches(nodes, then);
+              assert.ok(a.length > 0 && b.length > 0, `no ${first.join(" ")} or ${then.join(" ")} in the graph`);
+              for (const x of a) {
+                const waits = waitsOn(nodes, x.urn);
+                const ys = paired ? counterparts(x, b) : b;
+                assert.ok(ys.length > 0, `${x.name} has no counterpart among ${then.join(" ")}`);
+                for (const y of ys) {
+                  assert.ok(waits.has(y.urn), `${y.name} could be deleted before ${x.name} (${why})`);
+                  covered.add(x.urn).add(y.urn);
+                }
+              }
+            }
+            const cloud = nodes.filter((n) => n.custom && n.type.startsWith("aws:"));
+            assert.deepEqual(
+              cloud.filter((n) => !covered.has(n.urn)).map((n) => `${n.type} ${n.name}`),
+              [],
+              "AWS resources whose destroy order no pair states",
+            );
           });
 
           it("would be longer with the old wiring (the provider after CoreDNS and the CSI driver)", () => {

@@ -23,6 +23,42 @@ function depNames(r: Recorded): string[] {
   return r.dependencies.map((u) => u.split("::").pop()!).sort();
 }
 
+/** Does `r` wait for `urn` before it is created (and so go before it on destroy), directly or not? */
+function waitsFor(run: ProgramRun, r: Recorded, urn: string): boolean {
+  const seen = new Set<string>();
+  const todo = [...r.dependencies];
+  while (todo.length > 0) {
+    const u = todo.pop()!;
+    if (u === urn) return true;
+    if (seen.has(u)) continue;
+    seen.add(u);
+    todo.push(...(run.recorder.byUrn(u)?.dependencies ?? []));
+  }
+  return false;
+}
+
+/**
+ * The inputs Pulumi sends on an update: for each ignoreChanges path, the old input, not the new one.
+ * Pulumi's engine, pkg/resource/deploy/step_generator.go: "processIgnoreChanges sets the value for
+ * each ignoreChanges property in inputs to the value from oldInputs".
+ */
+function sentOnUpdate(inputsNow: Obj, oldInputs: Obj, ignoreChanges: readonly string[]): Obj {
+  const sent = structuredClone(inputsNow);
+  for (const path of ignoreChanges) {
+    const keys = path.split(".");
+    let from: any = oldInputs;
+    let to: any = sent;
+    for (const k of keys.slice(0, -1)) {
+      from = from?.[k];
+      to = to?.[k];
+    }
+    if (to && from) to[keys[keys.length - 1]!] = from[keys[keys.length - 1]!];
+  }
+  return sent;
+}
+
+const CLUSTER_ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
+
 describe("EKS cluster", () => {
   describe("subnet layout", () => {
     it("splits the VPC in eight: private subnets first, public ones from the fifth block", () => {
@@ -156,21 +192,40 @@ describe("EKS cluster", () => {
       it("pins the Kubernetes version, uses access entries only, and protects the prod cluster from deletion", () => {
         const cluster = inputs(one("eks/cluster:Cluster"));
         assert.equal(cluster["version"], cfg["kubernetesVersion"]);
-        assert.deepEqual(cluster["accessConfig"], {
-          authenticationMode: "API",
-          bootstrapClusterCreatorAdminPermissions: true,
-        });
         assert.equal(cluster["deletionProtection"], prod);
         assert.deepEqual(cluster["upgradePolicy"], { supportType: "STANDARD" });
+      });
+
+      it("makes no identity admin implicitly: the deployer and each admin get an access entry with the cluster-admin policy", () => {
+        const cluster = one("eks/cluster:Cluster");
+        // EKS's implicit entry for the creator is one that `adminPrincipalArns` cannot list
+        // (CreateAccessEntry: ResourceInUseException) and that no other identity gets.
+        assert.deepEqual(inputs(cluster)["accessConfig"], {
+          authenticationMode: "API",
+          bootstrapClusterCreatorAdminPermissions: false,
+        });
+        // terraform-provider-aws, internal/service/eks/cluster.go: "bootstrap_cluster_creator_admin_permissions":
+        // {Type: schema.TypeBool, Optional: true, ForceNew: true, Default: true}. A cluster made before
+        // keeps its value: changing it would replace the cluster.
+        assert.ok(cluster.ignoreChanges.includes("accessConfig.bootstrapClusterCreatorAdminPermissions"));
+        // The deployer is CI's role, as iam.getSessionContext turns STS's assumed-role ARN into it.
+        const deployer = `arn:aws:iam::${FAKE.awsAccount}:role/platform-ci`;
         const entries = all("eks/accessEntry:AccessEntry").map(inputs);
+        assert.deepEqual(entries.map((e) => e["principalArn"]).sort(), [...cfg["adminPrincipalArns"], deployer].sort());
+        for (const e of entries) assert.equal(e["type"], "STANDARD");
+        const associations = all("eks/accessPolicyAssociation:AccessPolicyAssociation");
         assert.deepEqual(
-          entries.map((e) => e["principalArn"]),
-          cfg["adminPrincipalArns"],
+          associations.map((a) => inputs(a)["principalArn"]).sort(),
+          entries.map((e) => e["principalArn"]).sort(),
         );
-        for (const a of all("eks/accessPolicyAssociation:AccessPolicyAssociation").map(inputs)) {
-          assert.equal(a["policyArn"], "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy");
+        for (const a of associations.map(inputs)) {
+          assert.equal(a["policyArn"], CLUSTER_ADMIN);
           assert.deepEqual(a["accessScope"], { type: "cluster" });
         }
+        // Everything on the cluster goes through this provider: it must not start before access is granted.
+        const provider = run.recorder.one("pulumi:providers:kubernetes");
+        for (const a of associations)
+          assert.ok(waitsFor(run, provider, a.urn), `the provider does not wait for ${a.name}`);
       });
 
       it("runs the node groups in the private subnets, sized from config, spot only where asked and never in prod", () => {
@@ -190,7 +245,8 @@ describe("EKS cluster", () => {
             g["subnetIds"].every((id: string) => id.includes("private")),
             "nodes in a public subnet",
           );
-          assert.deepEqual(groups[i]!.ignoreChanges, ["scalingConfig.desiredSize"]);
+          // Nothing else owns the size (no autoscaler runs): Pulumi sets it, so a raised minimum applies.
+          assert.deepEqual(groups[i]!.ignoreChanges, []);
           assert.equal(g["version"], cfg["kubernetesVersion"], "nodes would stay behind a control-plane upgrade");
         }
         if (!prod)
@@ -260,6 +316,20 @@ describe("EKS cluster", () => {
             privateRoutes.every((u) => g.dependencies.includes(u)),
             `${g.name} could boot before its way out`,
           );
+          // ...and go last on destroy: the drain's volume deletes need the EBS CSI controller to
+          // reach the EC2 API through NAT gateway, public route and internet gateway.
+          const wayOut = [
+            ...all("ec2/natGateway:NatGateway"),
+            ...all("ec2/routeTableAssociation:RouteTableAssociation"),
+            one("ec2/internetGateway:InternetGateway"),
+          ];
+          for (const r of wayOut) assert.ok(g.dependencies.includes(r.urn), `${g.name} outlives ${r.name} on destroy`);
+        }
+        // Pulumi's aws.ec2.Eip docs: "EIP may require IGW to exist prior to association. Use
+        // depends_on to set an explicit dependency on the IGW." On destroy the address is released
+        // before the gateway is detached (DetachInternetGateway fails while addresses are mapped).
+        for (const eip of all("ec2/eip:Eip")) {
+          assert.ok(depNames(eip).includes("cluster-igw"), `${eip.name} does not wait for the internet gateway`);
         }
         for (const name of ["coredns", "aws-ebs-csi-driver", "metrics-server"]) {
           assert.ok(
@@ -341,7 +411,10 @@ describe("EKS cluster", () => {
         );
         // Argo CD's install starts with the nodes, beside CoreDNS, the CSI driver and metrics-server.
         const groups = all("eks/nodeGroup:NodeGroup").map((g) => g.name);
-        assert.deepEqual(depNames(provider), ["cluster-eks", ...groups].sort());
+        const admins = all("eks/accessPolicyAssociation:AccessPolicyAssociation")
+          .map((a) => a.name)
+          .filter((n) => n.startsWith("cluster-admin-"));
+        assert.deepEqual(depNames(provider), ["cluster-eks", ...groups, ...admins].sort());
         const root = run.recorder.one("kubernetes:argoproj.io/v1alpha1:Application", "gitops-root-app");
         for (const service of [
           "cluster-coredns",
@@ -397,6 +470,83 @@ describe("EKS cluster", () => {
       const kubeconfig = JSON.stringify(plain(kubeconfigInput));
       assert.ok(!containsUnknown(kubeconfigInput), "pulumi-kubernetes replaces its provider on an unknown kubeconfig");
       assert.match(kubeconfig, /get-token/);
+    });
+  });
+
+  describe("access, whoever deploys", () => {
+    const admin = (stackFile("prod")["platform:cluster"] as Obj)["eks"]["adminPrincipalArns"][0] as string;
+    const withCaller = async (callerArn: string) => {
+      const saved = fakeCloud.callerArn;
+      fakeCloud.callerArn = callerArn;
+      try {
+        const run = await runProgram("prod");
+        if (run.error) throw run.error;
+        return run;
+      } finally {
+        fakeCloud.callerArn = saved;
+      }
+    };
+    const principals = (run: ProgramRun) =>
+      run.recorder.all("aws:eks/accessEntry:AccessEntry").map((e) => [e.name, inputs(e)["principalArn"]]);
+
+    it("gives a deployer that is already an admin no second entry (EKS allows one per principal)", async () => {
+      // aws:eks CreateAccessEntry answers ResourceInUseException for a principal that has one.
+      const [, account, role] = /^arn:aws:iam::(\d{12}):role\/(.+)$/.exec(admin)!;
+      const run = await withCaller(`arn:aws:sts::${account}:assumed-role/${role}/laptop-session`);
+      const cfgAdmins = (stackFile("prod")["platform:cluster"] as Obj)["eks"]["adminPrincipalArns"] as string[];
+      assert.deepEqual(
+        principals(run),
+        cfgAdmins.map((a, i) => [`cluster-admin-${i}`, a]),
+      );
+    });
+
+    it("keeps the admins' entries by name whoever deploys, so a change of deployer touches only its own", async () => {
+      const ci = await withCaller(`arn:aws:sts::${FAKE.awsAccount}:assumed-role/platform-ci/one`);
+      const user = await withCaller(`arn:aws:iam::${FAKE.awsAccount}:user/alice`);
+      const admins = (run: ProgramRun) => principals(run).filter(([n]) => n !== "cluster-deployer");
+      assert.deepEqual(admins(ci), admins(user));
+      // An IAM user's ARN passes through getSessionContext as it is.
+      assert.deepEqual(
+        principals(user).find(([n]) => n === "cluster-deployer"),
+        ["cluster-deployer", `arn:aws:iam::${FAKE.awsAccount}:user/alice`],
+      );
+      const deployerAssoc = user.recorder.one(
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "cluster-deployer",
+      );
+      assert.equal(inputs(deployerAssoc)["policyArn"], CLUSTER_ADMIN);
+    });
+  });
+
+  describe("node group size", () => {
+    it("applies a raised minNodes to a node group that exists: the update sends a desired size within the new bounds", async () => {
+      const cluster = stackFile("prod")["platform:cluster"] as Obj;
+      const pools = cluster["eks"]["nodePools"] as Obj[];
+      const raised = pools.map((p) => ({
+        ...p,
+        minNodes: Number(p["minNodes"]) + 1,
+        maxNodes: Number(p["maxNodes"]) + 1,
+      }));
+      const before = await runProgram("prod");
+      const after = await runProgram(
+        "prod",
+        readStackConfig("prod", { "platform:cluster": { ...cluster, eks: { ...cluster["eks"], nodePools: raised } } }),
+      );
+      if (before.error) throw before.error;
+      if (after.error) throw after.error;
+      const groups = (run: ProgramRun) => run.recorder.all("aws:eks/nodeGroup:NodeGroup");
+      for (const [i, g] of groups(after).entries()) {
+        const sent = sentOnUpdate(inputs(g), inputs(groups(before)[i]!), g.ignoreChanges)["scalingConfig"];
+        // terraform-provider-aws, internal/service/eks/node_group.go: on a scaling_config change,
+        // UpdateNodegroupConfig gets expandNodegroupScalingConfig (desired, max and min together);
+        // EKS refuses minSize > desiredSize ("InvalidParameterException: Minimum capacity 3 can't
+        // be greater than desired size 2", terraform-aws-modules/terraform-aws-eks#748, #3306).
+        assert.ok(
+          sent["minSize"] <= sent["desiredSize"] && sent["desiredSize"] <= sent["maxSize"],
+          `${g.name}: EKS refuses ${JSON.stringify(sent)}`,
+        );
+        assert.equal(sent["minSize"], raised[i]!["minNodes"]);
+      }
     });
   });
 

@@ -35,7 +35,12 @@ export const FAKE = {
 };
 
 /** The fake cloud's changing state: DigitalOcean hands out a new token on every read. */
-export const fakeCloud = { doToken: "dop_v1_mocktoken1", zones: FAKE.zones };
+export const fakeCloud = {
+  doToken: "dop_v1_mocktoken1",
+  zones: FAKE.zones,
+  /** Who runs `pulumi up`, as STS answers GetCallerIdentity: CI's role, assumed for one session. */
+  callerArn: `arn:aws:sts::${FAKE.awsAccount}:assumed-role/platform-ci/ci-session`,
+};
 
 /** A kubeconfig like the one DigitalOcean returns: a bearer token inside. */
 function doKubeconfig(clusterName: string, token: string): string {
@@ -77,6 +82,17 @@ function callResult(token: string, args: Record<string, unknown>): Record<string
           { rawConfig, host: FAKE.doksServer, token: fakeCloud.doToken, clusterCaCertificate: FAKE.caData },
         ],
       };
+    }
+    case "aws:index/getCallerIdentity:getCallerIdentity":
+      return { accountId: FAKE.awsAccount, arn: fakeCloud.callerArn, userId: "AROAMOCK:session", id: FAKE.awsAccount };
+    case "aws:iam/getSessionContext:getSessionContext": {
+      // As the provider's data source does: an assumed-role ARN gives its role's ARN (the role
+      // has no path here), any other ARN passes through as it is.
+      const arn = String(args["arn"]);
+      const m = /^arn:([^:]+):sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(arn);
+      return m
+        ? { arn, issuerArn: `arn:${m[1]}:iam::${m[2]}:role/${m[3]}`, issuerName: m[3], sessionName: m[4], id: arn }
+        : { arn, issuerArn: arn, issuerName: "", sessionName: "", id: arn };
     }
     case "aws:eks/getAddonVersion:getAddonVersion":
       return { ...args, version: FAKE.addonDefault(String(args["addonName"]), String(args["kubernetesVersion"])) };

@@ -2,6 +2,7 @@
 import * as ec2 from "@pulumi/aws/ec2";
 import * as eks from "@pulumi/aws/eks";
 import { getAvailabilityZonesOutput } from "@pulumi/aws/getAvailabilityZones";
+import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import * as iam from "@pulumi/aws/iam";
 import * as kms from "@pulumi/aws/kms";
 import { LogGroup } from "@pulumi/aws/cloudwatch/logGroup";
@@ -170,14 +171,20 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: named("public") },
       child,
     );
-    publicSubnets.forEach(
+    const publicAssociations = publicSubnets.map(
       (s, i) =>
         new ec2.RouteTableAssociation(`${name}-public-${i}`, { subnetId: s.id, routeTableId: publicRoutes.id }, child),
     );
     // A NAT gateway per zone (prod requires it), so losing a zone never cuts the others off; or one.
     const natCount = cfg.natGatewayPerZone ? cfg.availabilityZones : 1;
     const nats = publicSubnets.slice(0, natCount).map((subnet, i) => {
-      const eip = new ec2.Eip(`${name}-nat-${i}`, { domain: "vpc", tags: named(`nat-${i}`) }, child);
+      // "EIP may require IGW to exist prior to association" (the provider's Eip docs); on destroy
+      // the address is released before the gateway is detached, which fails while one is mapped.
+      const eip = new ec2.Eip(
+        `${name}-nat-${i}`,
+        { domain: "vpc", tags: named(`nat-${i}`) },
+        { ...child, dependsOn: [igw] },
+      );
       return new ec2.NatGateway(
         `${name}-nat-${i}`,
         { allocationId: eip.id, subnetId: subnet.id, tags: named(`nat-${i}`) },
@@ -259,7 +266,10 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
           endpointPublicAccess: publicAccess,
           ...(publicAccess ? { publicAccessCidrs: cfg.apiAllowedCidrs } : {}),
         },
-        accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: true },
+        // No implicit admin: EKS's entry for the creator is one no other identity gets, and one that
+        // adminPrincipalArns cannot list (CreateAccessEntry: ResourceInUseException). Access is
+        // the explicit entries below.
+        accessConfig: { authenticationMode: "API", bootstrapClusterCreatorAdminPermissions: false },
         encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ["secrets"] },
         enabledClusterLogTypes: [...EKS_LOG_TYPES],
         // The add-ons below are EKS-managed ones; no unmanaged copies to adopt first.
@@ -268,19 +278,28 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         // Standard support only: extended support costs six times as much per hour, silently.
         upgradePolicy: { supportType: "STANDARD" },
       },
-      // The role's policy must be attached before EKS uses the role, and detached only after.
-      { ...child, dependsOn: [...clusterPolicies, logGroup] },
+      {
+        ...child,
+        // The role's policy must be attached before EKS uses the role, and detached only after.
+        dependsOn: [...clusterPolicies, logGroup],
+        // The provider marks the flag ForceNew (EKS reads it at creation only): a cluster created
+        // with the creator as admin keeps it, rather than being replaced.
+        ignoreChanges: ["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+      },
     );
     this.name = cluster.name;
 
-    cfg.adminPrincipalArns.forEach((principalArn, i) => {
+    // --- Access --------------------------------------------------------------------------------
+    // Cluster-admin for each of adminPrincipalArns and for whoever runs `pulumi up` (laptop, CI):
+    // an access entry per principal (EKS allows one) with the cluster-admin policy.
+    const grantAdmin = (resourceName: string, principalArn: pulumi.Input<string>) => {
       const entry = new eks.AccessEntry(
-        `${name}-admin-${i}`,
+        resourceName,
         { clusterName: cluster.name, principalArn, type: "STANDARD" },
         child,
       );
-      new eks.AccessPolicyAssociation(
-        `${name}-admin-${i}`,
+      return new eks.AccessPolicyAssociation(
+        resourceName,
         {
           clusterName: cluster.name,
           principalArn: entry.principalArn,
@@ -289,7 +308,22 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         },
         child,
       );
-    });
+    };
+    const admins = [...new Set(cfg.adminPrincipalArns)];
+    const adminAccess = admins.map((principalArn, i) => grantAdmin(`${name}-admin-${i}`, principalArn));
+    // The deployer, as an IAM principal: STS names an assumed role's session
+    // (arn:aws:sts::ACCT:assumed-role/NAME/SESSION); getSessionContext gives the role's ARN.
+    const deployerArn = iam.getSessionContextOutput(
+      { arn: getCallerIdentityOutput({}, { parent: this, provider: aws }).arn },
+      { parent: this, provider: aws },
+    ).issuerArn;
+    // An exception to "no resources inside apply": whether the deployer needs an entry of its own
+    // depends on who it is, which only the lookup knows (in a preview too, so the preview shows
+    // it). It has one only when it is not an admin already, so `${name}-deployer` only ever holds
+    // a principal no admin entry has, and a change of deployer never collides with one.
+    const deployerAccess = deployerArn.apply((arn) =>
+      admins.includes(arn) ? [] : [grantAdmin(`${name}-deployer`, arn)],
+    );
 
     const issuerUrl = cluster.identities.apply((ids) => ids[0]?.oidcs[0]?.issuer ?? "");
     const oidc = new iam.OpenIdConnectProvider(
@@ -343,9 +377,22 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         tags,
         child,
         // Nodes in private subnets pull their images (the CNI's among them) through the NAT
-        // gateways: their routes must be in before a node boots. The control plane takes longer
-        // than the NAT gateways, so this costs no time.
-        dependsOn: [...nodePolicies, ...privateRoutes, vpcCni, kubeProxy],
+        // gateways: their routes must be in before a node boots, and on destroy the way out (NAT
+        // gateways, routes, internet gateway) goes only after the nodes, as the drain before them
+        // needs the EBS CSI controller to reach the EC2 API. The control plane takes longer than
+        // the NAT gateways, so this costs no time.
+        // The deployer's access comes in here too: the Kubernetes provider waits for the node
+        // groups, and clusterProvider's readyAfter takes resources, not an Output of them.
+        dependsOn: deployerAccess.apply((deployer) => [
+          ...nodePolicies,
+          igw,
+          ...nats,
+          ...publicAssociations,
+          ...privateRoutes,
+          vpcCni,
+          kubeProxy,
+          ...deployer,
+        ]),
       }),
     );
 
@@ -394,7 +441,9 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       // process (and the API server, by its Service IP); the pods that resolve Service names at
       // start (redis-ha's init and haproxy, in HA) come after the chart's pre-install Job, and the
       // kubelet restarts them until CoreDNS answers, well within the release's timeout.
-      readyAfter: nodeGroups,
+      // And the admins' access: the provider acts as the deployer (whose association the node
+      // groups wait for), and an admin's first kubectl comes right after `pulumi up`.
+      readyAfter: [...nodeGroups, ...adminAccess],
     });
 
     // EKS marks no StorageClass as default since 1.30; volume claims that name none (Prometheus,
@@ -435,7 +484,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       subnets: ec2.Subnet[];
       tags: Readonly<Record<string, string>>;
       child: pulumi.CustomResourceOptions;
-      dependsOn: pulumi.Resource[];
+      dependsOn: pulumi.Input<pulumi.Resource[]>;
     },
   ): eks.NodeGroup {
     const instanceTags = { ...ctx.tags, Name: `${clusterName}-${pool.name}` };
@@ -471,17 +520,16 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         instanceTypes: [pool.machineType],
         amiType: amiType(pool.machineType),
         capacityType: pool.spot ? "SPOT" : "ON_DEMAND",
+        // Pulumi owns the size: nothing else does (no autoscaler runs in this platform), and an
+        // ignored desiredSize keeps its old value on update, which EKS refuses below a raised
+        // minSize ("Minimum capacity N can't be greater than desired size M"). An autoscaler,
+        // when one comes, owns desiredSize: ignore it again then, and raise it with minNodes.
         scalingConfig: { minSize: pool.minNodes, maxSize: pool.maxNodes, desiredSize: pool.minNodes },
         updateConfig: { maxUnavailable: 1 },
         launchTemplate: { id: template.id, version: template.latestVersion.apply(String) },
         labels: { "platform/pool": pool.name },
       },
-      {
-        ...ctx.child,
-        dependsOn: ctx.dependsOn,
-        // The cluster autoscaler owns the current size; Pulumi owns the bounds.
-        ignoreChanges: ["scalingConfig.desiredSize"],
-      },
+      { ...ctx.child, dependsOn: ctx.dependsOn },
     );
   }
 }

@@ -23,6 +23,15 @@ const LOOKUPS: Record<string, (args: Record<string, unknown>) => Record<string, 
     names: [1, 2, 3, 4, 5, 6].map((i) => `(available zone ${i})`),
     zoneIds: [1, 2, 3, 4, 5, 6].map((i) => `(available zone id ${i})`),
   }),
+  "aws:index/getCallerIdentity:getCallerIdentity": () => ({
+    accountId: "(account id)",
+    arn: "(the deploying identity)",
+    userId: "(user id)",
+  }),
+  "aws:iam/getSessionContext:getSessionContext": (args) => ({
+    ...args,
+    issuerArn: "(the deploying identity's role or user ARN)",
+  }),
   "aws:eks/getAddonVersion:getAddonVersion": (args) => ({
     ...args,
     version: `(EKS default ${String(args["addonName"])} for ${String(args["kubernetesVersion"])})`,
