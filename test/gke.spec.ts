@@ -11,6 +11,27 @@ function inputs(r: Recorded): Obj {
   return plain(r.inputs) as Obj;
 }
 
+/** The last segment of each URN a resource waits for. */
+function dependsOn(r: Recorded): string[] {
+  return r.dependencies.map((u) => u.split("::").pop() ?? u);
+}
+
+/**
+ * The examples/gke stack played as stage (where spot pools are allowed; stage syncs stage's tree
+ * and, on a pool that may lose its nodes, runs Argo CD without HA), `change` applied to its pool.
+ */
+function stageWithPool(change: Obj): ReturnType<typeof readStackConfig> {
+  const file = stackFile("examples/gke");
+  const block = file["platform:cluster"] as Obj;
+  const [pool] = block["gke"]["nodePools"] as Obj[];
+  return readStackConfig("examples/gke", {
+    "platform:environment": "stage",
+    "platform:cluster": { ...block, gke: { ...block["gke"], nodePools: [{ ...pool, ...change }] } },
+    "platform:gitops": { ...(file["platform:gitops"] as Obj), path: "gitops/envs/stage" },
+    "platform:argocd": { ...(file["platform:argocd"] as Obj), ha: false },
+  });
+}
+
 describe("GKE cluster", () => {
   it("bounds derived names, keeping two long cluster names apart", () => {
     assert.equal(boundedName("platform-prod", "nodes", 30), "platform-prod-nodes");
@@ -107,11 +128,37 @@ describe("GKE cluster", () => {
         inputs(grant)["member"],
         `serviceAccount:service-${FAKE.gcpProjectNumber}@container-engine-robot.iam.gserviceaccount.com`,
       );
-      const deps = one("container/cluster:Cluster").dependencies.map((u) => u.split("::").pop());
-      assert.ok(deps.includes(grant.name), "the cluster would be created before it may use its key");
-      const grantDeps = grant.dependencies.map((u) => u.split("::").pop());
-      assert.ok(grantDeps.includes("cluster-container"), "GKE's service agent exists only once the GKE API is on");
+      assert.ok(dependsOn(one("container/cluster:Cluster")).includes(grant.name), "the cluster would not wait for it");
+      // The agent is made by GKE some time after the API is enabled: google_project_service_identity
+      // (terraform-provider-google-beta google-beta/services/resourcemanager/
+      // resource_project_service_identity.go) calls ".../services/{{service}}:generateServiceIdentity",
+      // which makes it now; its docs: "used to retrieve the emails of the Google-managed service accounts".
+      const agent = one("projects/serviceIdentity:ServiceIdentity");
+      assert.equal(inputs(agent)["service"], "container.googleapis.com");
+      assert.ok(dependsOn(agent).includes("cluster-container"), "generated before the GKE API is on");
+      assert.ok(dependsOn(grant).includes(agent.name), "the key would be granted before GKE's agent exists");
       assert.match(inputs(one("kms/keyRing:KeyRing"))["name"], new RegExp(`^${name}-${FAKE.randomHex}$`));
+    });
+
+    it("enables the IAM and Resource Manager APIs a fresh project lacks before the resources that use them", () => {
+      // A fresh project has only Service Usage on; google_project_service's docs
+      // (website/docs/r/google_project_service.html.markdown) enable "iam.googleapis.com" in their example.
+      const services = run.recorder.all("gcp:projects/service:Service").map((s) => inputs(s)["service"]);
+      for (const api of ["iam.googleapis.com", "cloudresourcemanager.googleapis.com", "container.googleapis.com"]) {
+        assert.ok(services.includes(api), `${api} is not enabled`);
+      }
+      for (const s of run.recorder.all("gcp:projects/service:Service"))
+        assert.equal(inputs(s)["disableOnDestroy"], false);
+      assert.ok(
+        dependsOn(one("serviceaccount/account:Account")).includes("cluster-iam"),
+        "service account before IAM API",
+      );
+      for (const grant of run.recorder.all("gcp:projects/iAMMember:IAMMember")) {
+        assert.ok(
+          dependsOn(grant).includes("cluster-cloudresourcemanager"),
+          `${grant.name} before the Resource Manager API`,
+        );
+      }
     });
 
     it("keeps GKE's deletion protection on in prod, and every cluster resource protected", () => {
@@ -136,9 +183,67 @@ describe("GKE cluster", () => {
       }
     });
 
-    it("replaces its Kubernetes provider only with the cluster, whatever the kubeconfig does", () => {
+    it("names each node pool itself, never with a namePrefix beside the name pulumi-gcp would generate", () => {
+      // pulumi-gcp provider/resources.go calls `prov.SetAutonaming(255, "-")`, which "auto-names all
+      // resource properties that are literally called "name"" (pulumi-terraform-bridge
+      // pkg/tfbridge/info/autonaming.go), skipping a default only for a declared ConflictsWith
+      // (pkg/tfbridge/schema.go buildConflictsWith). google_container_node_pool's name_prefix declares
+      // none, and expandNodePool (google/services/container/resource_container_node_pool.go) answers
+      // "Cannot specify both name and name_prefix for a node_pool"; its name_prefix check says
+      // "name is limited to 40".
+      for (const [i, want] of (cfg["nodePools"] as Obj[]).entries()) {
+        const pool = run.recorder.all("gcp:container/nodePool:NodePool")[i]!;
+        assert.equal(inputs(pool)["namePrefix"], undefined);
+        assert.equal(inputs(pool)["name"], `${want["name"]}-${FAKE.randomHex}`);
+        const suffix = inputs(run.recorder.one("random:index/randomId:RandomId", `cluster-${want["name"]}-suffix`));
+        assert.ok(
+          `${want["name"]}-`.length + 2 * suffix["byteLength"] <= 40,
+          "the pool's name would exceed 40 characters",
+        );
+        // The bridge replaces a resource whose name the program set delete-first
+        // (nameRequiresDeleteBeforeReplace in pkg/tfbridge/schema.go); the engine lets the option
+        // override it ("The user can override the provider's decision", pkg/resource/deploy/step_generator.go).
+        assert.equal(pool.deleteBeforeReplace, false);
+        assert.ok(dependsOn(pool).includes(`cluster-${want["name"]}-suffix`), "the name would not wait for its suffix");
+      }
+    });
+
+    it("draws a pool's name suffix again exactly when a setting that replaces the pool changes", async () => {
+      // resource_container_node_pool.go/node_config.go: spot, service_account, oauth_scopes,
+      // metadata, shielded_instance_config carry `ForceNew: true`; machine_type, disk_size_gb and
+      // disk_type do not (updated in place). random_id's keepers: "Arbitrary map of values that,
+      // when changed, will trigger recreation of resource" (terraform-provider-random).
+      const keepers = async (change: Obj) => {
+        const r = await runProgram("examples/gke", stageWithPool(change));
+        if (r.error) throw r.error;
+        return inputs(r.recorder.one("random:index/randomId:RandomId", "cluster-system-suffix"))["keepers"];
+      };
+      const before = await keepers({});
+      assert.ok(before, "no keepers");
+      assert.notDeepEqual(await keepers({ spot: true }), before, "a spot change would reuse the pool's name");
+      assert.deepEqual(await keepers({ machineType: "e2-standard-8", diskSizeGb: 200 }), before);
+    });
+
+    it("replaces its Kubernetes provider only with the cluster, not when its endpoint or credentials rotate", async () => {
+      // google_container_cluster exports id ("projects/{{project}}/locations/{{zone}}/clusters/{{name}}",
+      // the same for a replacement), self_link, endpoint, master_version, label_fingerprint: no
+      // creation time or uid (website/docs/r/container_cluster.html.markdown, Attributes Reference).
       const provider = inputs(run.recorder.one("pulumi:providers:kubernetes"));
-      assert.equal(provider["clusterIdentifier"], `cluster-gke-id@${FAKE.gkeEndpoint}`);
+      assert.equal(provider["clusterIdentifier"], `cluster-gke-id@${FAKE.randomHex}`);
+      const endpoint = FAKE.gkeEndpoint;
+      FAKE.gkeEndpoint = "34.0.0.99";
+      try {
+        const rotated = await runProgram("examples/gke");
+        if (rotated.error) throw rotated.error;
+        const { value } = await unwrap(rotated.outputs!["kubeconfig"]!);
+        assert.match(String(value), /34\.0\.0\.99/, "the endpoint did not change");
+        assert.equal(
+          inputs(rotated.recorder.one("pulumi:providers:kubernetes"))["clusterIdentifier"],
+          provider["clusterIdentifier"],
+        );
+      } finally {
+        FAKE.gkeEndpoint = endpoint;
+      }
     });
 
     it("labels every labelled resource through its provider, in this project and region", () => {
@@ -148,10 +253,13 @@ describe("GKE cluster", () => {
       assert.equal(JSON.parse(provider["defaultLabels"])["platform-cluster"], name);
     });
 
-    it("hands out a kubeconfig that kubectl loads and that signs in through gke-gcloud-auth-plugin, holding no credential", async () => {
+    it("hands out a kubeconfig that kubectl loads and that signs in through gke-gcloud-auth-plugin with Application Default Credentials, holding no credential", async () => {
       const { value } = await unwrap(run.outputs!["kubeconfig"]!);
       const use = useKubeconfig(String(value), "gke-gcloud-auth-plugin");
-      assert.deepEqual(use.pluginArgs, [], "kubectl never ran the plugin");
+      // gcloud's own kubeconfig writer (googlecloudsdk/api_lib/container/kubeconfig.py,
+      // _ExecAuthPlugin) adds `exec_cfg['args'] = ['--use_application_default_credentials']` when
+      // container/use_application_default_credentials is set; without it the plugin uses gcloud's login.
+      assert.deepEqual(use.pluginArgs, ["--use_application_default_credentials"], "kubectl ran the plugin without ADC");
       assert.equal(use.view["clusters"][0]["cluster"]["server"], `https://${FAKE.gkeEndpoint}`);
       assert.deepEqual(Object.keys(use.view["users"][0]["user"]), ["exec"]);
     });

@@ -39,8 +39,17 @@ const GKE_NODE_ROLES = [
   "roles/stackdriver.resourceMetadata.writer",
 ] as const;
 
-/** APIs the cluster needs; enabled here, never disabled on destroy (other things may use them). */
-const APIS = ["compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com"] as const;
+/**
+ * An API the cluster needs; enabled here, never disabled on destroy (other things may use them). A
+ * fresh project has only the Service Usage API on: IAM makes the node service account, Resource
+ * Manager reads the project and sets its IAM policy.
+ */
+type Api =
+  | "compute.googleapis.com"
+  | "container.googleapis.com"
+  | "cloudkms.googleapis.com"
+  | "iam.googleapis.com"
+  | "cloudresourcemanager.googleapis.com";
 
 /**
  * `<base>-<suffix>` within `max` characters; a too-long base is cut and given a short hash, so
@@ -92,21 +101,25 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     );
     const child = { parent: this, provider: gcp };
 
-    const apis = APIS.map(
-      (service) =>
-        new projects.Service(
-          `${name}-${service.split(".")[0] ?? service}`,
-          { service, disableOnDestroy: false, disableDependentServices: false },
-          child,
-        ),
-    );
-    const [computeApi, containerApi, kmsApi] = apis;
+    const api = (service: Api) =>
+      new projects.Service(
+        `${name}-${service.split(".")[0] ?? service}`,
+        { service, disableOnDestroy: false, disableDependentServices: false },
+        child,
+      );
+    const [computeApi, containerApi, kmsApi, iamApi, resourceManagerApi] = [
+      api("compute.googleapis.com"),
+      api("container.googleapis.com"),
+      api("cloudkms.googleapis.com"),
+      api("iam.googleapis.com"),
+      api("cloudresourcemanager.googleapis.com"),
+    ];
 
     // --- Network -------------------------------------------------------------------------------
     const network = new compute.Network(
       `${name}-network`,
       { name: `${clusterName}-net`, autoCreateSubnetworks: false, routingMode: "REGIONAL" },
-      { ...child, dependsOn: computeApi ? [computeApi] : [] },
+      { ...child, dependsOn: [computeApi] },
     );
     const subnet = new compute.Subnetwork(
       `${name}-nodes`,
@@ -144,20 +157,18 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     this.network = { id: network.id, privateSubnetIds: [subnet.id], publicSubnetIds: [] };
 
     // --- Identities and encryption -------------------------------------------------------------
+    const nodeAccountId = boundedName(clusterName, "nodes", 30);
     const nodeAccount = new serviceaccount.Account(
       `${name}-nodes`,
-      {
-        accountId: boundedName(clusterName, "nodes", 30),
-        displayName: `Nodes of GKE cluster ${clusterName}`,
-      },
-      child,
+      { accountId: nodeAccountId, displayName: `Nodes of GKE cluster ${clusterName}` },
+      { ...child, dependsOn: [iamApi] },
     );
     const nodeMember = pulumi.interpolate`serviceAccount:${nodeAccount.email}`;
     for (const role of GKE_NODE_ROLES) {
       new projects.IAMMember(
         `${name}-nodes-${role.split("/")[1] ?? role}`,
         { project: cfg.project, role, member: nodeMember },
-        child,
+        { ...child, dependsOn: [resourceManagerApi] },
       );
     }
 
@@ -167,23 +178,36 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
     const keyRing = new kms.KeyRing(
       `${name}-keyring`,
       { name: pulumi.interpolate`${clusterName}-${ringSuffix.hex}`, location: cfg.region },
-      { ...child, dependsOn: kmsApi ? [kmsApi] : [] },
+      { ...child, dependsOn: [kmsApi] },
     );
     const secretsKey = new kms.CryptoKey(
       `${name}-secrets-key`,
       { name: "kubernetes-secrets", keyRing: keyRing.id, rotationPeriod: "7776000s", purpose: "ENCRYPT_DECRYPT" },
       child,
     );
-    const projectNumber = getProjectOutput({ projectId: cfg.project }, { parent: this, provider: gcp }).number;
+    // GKE's service agent is made some time after the GKE API is enabled, not always before the
+    // key grant: generating it (Service Usage's generateServiceIdentity) makes it now.
+    const gkeAgent = new projects.ServiceIdentity(
+      `${name}-gke-agent`,
+      { project: cfg.project, service: "container.googleapis.com" },
+      { ...child, dependsOn: [containerApi] },
+    );
+    // The provider sets `email` only when the API answers one; GKE's agent has a documented address.
+    const projectNumber = getProjectOutput(
+      { projectId: cfg.project },
+      { parent: this, provider: gcp, dependsOn: [resourceManagerApi] },
+    ).number;
+    const gkeAgentEmail = pulumi
+      .all([gkeAgent.email, projectNumber])
+      .apply(([email, number]) => email || `service-${number}@container-engine-robot.iam.gserviceaccount.com`);
     const keyGrant = new kms.CryptoKeyIAMMember(
       `${name}-secrets-key-gke`,
       {
         cryptoKeyId: secretsKey.id,
         role: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
-        member: pulumi.interpolate`serviceAccount:service-${projectNumber}@container-engine-robot.iam.gserviceaccount.com`,
+        member: pulumi.interpolate`serviceAccount:${gkeAgentEmail}`,
       },
-      // GKE's service agent exists only once the GKE API is enabled.
-      { ...child, dependsOn: containerApi ? [containerApi] : [] },
+      child,
     );
 
     // --- Control plane -------------------------------------------------------------------------
@@ -235,7 +259,7 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
       {
         ...child,
         // GKE must be able to use the key before it encrypts anything with it.
-        dependsOn: [keyGrant, ...(containerApi ? [containerApi] : [])],
+        dependsOn: [keyGrant, containerApi],
         // Only the short-lived default pool reads nodeConfig; a change there must not rebuild the cluster.
         ignoreChanges: ["nodeConfig"],
       },
@@ -246,33 +270,59 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
       trust: cluster.workloadIdentityConfig.apply((w) => w.workloadPool ?? workloadPool),
     };
 
-    const pools = cfg.nodePools.map(
-      (pool: NodePoolConfig) =>
-        new container.NodePool(
-          `${name}-${pool.name}`,
-          {
-            cluster: cluster.id,
-            location: cluster.location,
-            namePrefix: `${pool.name}-`,
-            initialNodeCount: Math.max(pool.minNodes, 1),
-            autoscaling: { minNodeCount: pool.minNodes, maxNodeCount: pool.maxNodes },
-            management: { autoRepair: true, autoUpgrade: true },
-            upgradeSettings: { maxSurge: 1, maxUnavailable: 0 },
-            nodeConfig: {
-              ...nodeSecurity,
-              machineType: pool.machineType,
-              diskSizeGb: pool.diskSizeGb,
-              diskType: "pd-balanced",
-              spot: pool.spot,
-              metadata: { "disable-legacy-endpoints": "true" },
-              labels: { "platform/pool": pool.name },
-              resourceLabels: { ...tags },
-            },
+    // Node pools get an explicit `name`: pulumi-gcp auto-names every `name`, and a `namePrefix`
+    // beside it fails every create ("Cannot specify both name and name_prefix"). A pool whose
+    // immutable settings change is replaced; a fixed name would make that delete the old pool
+    // first (the bridge's default for a name set by the program), so every pod on it goes down at
+    // once. Instead the name ends in a random suffix that is drawn again exactly when an immutable
+    // setting changes (the keepers below), and the new pool comes up before the old one is drained
+    // and deleted. Settings GKE updates in place (machine type, disk size and type, labels, sizes)
+    // are not keepers.
+    const pools = cfg.nodePools.map((pool: NodePoolConfig) => {
+      const immutable = {
+        spot: pool.spot,
+        metadata: { "disable-legacy-endpoints": "true" },
+        oauthScopes: nodeSecurity.oauthScopes,
+        shieldedInstanceConfig: nodeSecurity.shieldedInstanceConfig,
+      };
+      const suffix = new RandomId(
+        `${name}-${pool.name}-suffix`,
+        {
+          byteLength: 4,
+          keepers: {
+            cluster: clusterName,
+            location: cfg.region,
+            serviceAccount: nodeAccountId,
+            nodeConfig: JSON.stringify(immutable),
           },
-          // The autoscaler owns the size once the pool exists.
-          { ...child, ignoreChanges: ["initialNodeCount"] },
-        ),
-    );
+        },
+        { parent: this },
+      );
+      return new container.NodePool(
+        `${name}-${pool.name}`,
+        {
+          cluster: cluster.id,
+          location: cluster.location,
+          name: pulumi.interpolate`${pool.name}-${suffix.hex}`,
+          initialNodeCount: Math.max(pool.minNodes, 1),
+          autoscaling: { minNodeCount: pool.minNodes, maxNodeCount: pool.maxNodes },
+          management: { autoRepair: true, autoUpgrade: true },
+          upgradeSettings: { maxSurge: 1, maxUnavailable: 0 },
+          nodeConfig: {
+            ...nodeSecurity,
+            ...immutable,
+            machineType: pool.machineType,
+            diskSizeGb: pool.diskSizeGb,
+            diskType: "pd-balanced",
+            labels: { "platform/pool": pool.name },
+            resourceLabels: { ...tags },
+          },
+        },
+        // The autoscaler owns the size once the pool exists. A new name comes with every
+        // replacement, so the new pool can be made before the old one goes.
+        { ...child, ignoreChanges: ["initialNodeCount"], deleteBeforeReplace: false },
+      );
+    });
 
     this.kubeconfig = execKubeconfigOutput({
       name: cluster.name,
@@ -280,17 +330,23 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
       certificateAuthorityData: cluster.masterAuth.clusterCaCertificate,
       exec: () => ({
         command: "gke-gcloud-auth-plugin",
-        args: [],
+        // Without it the plugin signs in as gcloud's logged-in account (gcloud auth login), not as
+        // Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth
+        // application-default login`, workload identity federation in CI.
+        args: ["--use_application_default_credentials"],
         provideClusterInfo: true,
         installHint:
           "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin (https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl)",
       }),
     });
     this.deletesEverythingOnIt = cluster;
+    // A replaced cluster keeps its id (project, region, name), and GKE exports no creation time or
+    // uid; the endpoint changes with an IP rotation too. So a generation number, drawn again
+    // whenever the cluster is replaced (replaceWith, Pulumi CLI 3.207 or later), tells clusters apart.
+    const generation = new RandomId(`${name}-generation`, { byteLength: 8 }, { parent: this, replaceWith: [cluster] });
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
-      // A replaced cluster keeps its id (project, region, name), but not its endpoint.
-      clusterIdentifier: pulumi.interpolate`${cluster.id}@${cluster.endpoint}`,
+      clusterIdentifier: pulumi.interpolate`${cluster.id}@${generation.hex}`,
       readyAfter: pools,
     });
 
