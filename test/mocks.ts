@@ -75,9 +75,13 @@ function callResult(token: string, args: Record<string, unknown>): Record<string
     }
     case "digitalocean:index/getKubernetesCluster:getKubernetesCluster": {
       const name = String(args["name"]);
+      const running = doksLive.get(name);
+      // As the provider's data source answers a name that no cluster has.
+      if (!running) throw notFound(`Unable to find cluster with name: ${name}`);
       const rawConfig = doKubeconfig(name, fakeCloud.doToken);
       return {
         name,
+        version: running,
         kubeConfigs: [
           { rawConfig, host: FAKE.doksServer, token: fakeCloud.doToken, clusterCaCertificate: FAKE.caData },
         ],

@@ -41,6 +41,12 @@ const LOOKUPS: Record<string, (args: Record<string, unknown>) => Record<string, 
     const latest = `${prefix}(latest patch)`;
     return { versionPrefix: args["versionPrefix"], latestVersion: latest, validVersions: [latest] };
   },
+  // A new stack: no cluster of that name runs yet, as the provider's data source answers it.
+  "digitalocean:index/getKubernetesCluster:getKubernetesCluster": (args) => {
+    const details = `Unable to find cluster with name: ${String(args["name"])}`;
+    // The SDK makes an invoke's error from the gRPC details, as the engine sends them.
+    throw Object.assign(new Error(details), { details });
+  },
   "gcp:organizations/getProject:getProject": (args) => ({ ...args, number: "(project number)" }),
 };
 
