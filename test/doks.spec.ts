@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
-import { doTags } from "../components/cluster/doks";
-import { fakeCloud, FAKE, plain, Secret, unwrap } from "./mocks";
+import { compareVersions, doTags } from "../components/cluster/doks";
+import { doksLive, fakeCloud, FAKE, plain, Secret, unwrap } from "./mocks";
 import { runProgram, type ProgramRun } from "./program";
 import { readStackConfig, stackFile } from "../scripts/synth/stack-config";
 import { useKubeconfig } from "./tools";
@@ -177,6 +177,65 @@ describe("DOKS cluster", () => {
         'platform:cluster.doks.apiAllowedCidrs must not hold 0.0.0.0/0: that opens the Kubernetes API to the whole internet; list the networks your operators and CI run from (got ["0.0.0.0/0"])',
       );
       assert.deepEqual(run.recorder.resources, [], "nothing is registered first");
+    });
+
+    it("leaves the VPC's range to DigitalOcean unless vpcCidr is set", async () => {
+      // terraform-provider-digitalocean, docs/resources/vpc.md, ip_range - (Optional): "Network
+      // ranges cannot overlap with other networks in the same account and must be in range of
+      // private addresses as defined in RFC1918." Unset, DigitalOcean picks a free one.
+      const vpc = (r: ProgramRun) => plain(r.recorder.one("digitalocean:index/vpc:Vpc").inputs) as Obj;
+      const unset = await runProgram("stage", withDoks({ vpcCidr: undefined }));
+      if (unset.error) throw unset.error;
+      assert.equal("ipRange" in vpc(unset), false);
+      const set = await runProgram("stage", withDoks({ vpcCidr: "10.110.0.0/20" }));
+      if (set.error) throw set.error;
+      assert.equal(vpc(set)["ipRange"], "10.110.0.0/20");
+    });
+
+    it("refuses a version below the one the live cluster runs, before any DigitalOcean resource", async () => {
+      // terraform-provider-digitalocean, digitalocean/kubernetes/resource_kubernetes_cluster.go:
+      //   customdiff.ForceNewIfChange("version", ...
+      //     // "version" can only be upgraded to newer versions, so we must create a new resource
+      //     // if it is decreased.  ... if newVer.LessThan(oldVer) { return true }
+      // The live version is read by name (data source digitalocean_kubernetes_cluster, which
+      // answers "Unable to find cluster with name" on the first run) and checked in the apply that
+      // gives the cluster and the VPC their inputs, so neither is registered when it fails.
+      const name = block["name"] as string;
+      doksLive.set(name, "1.35.1-do.0");
+      try {
+        const lower = await runProgram("stage", withDoks({ versionPrefix: "1.34" }));
+        assert.ok(
+          lower.error?.message.endsWith(
+            'platform:cluster.doks.versionPrefix "1.34" resolves to 1.34.3-do.1, below the 1.35.1-do.0 that cluster platform-stage runs: DOKS cannot downgrade, and the provider would replace the cluster and everything on it; keep the prefix at or above the running minor version',
+          ),
+          lower.error?.message,
+        );
+        assert.deepEqual(
+          lower.recorder.resources.filter((r) => r.type.startsWith("digitalocean:index/")).map((r) => r.name),
+          [],
+        );
+        const same = await runProgram("stage");
+        if (same.error) throw same.error;
+        doksLive.set(name, "1.34.1-do.0");
+        const upgrade = await runProgram("stage");
+        if (upgrade.error) throw upgrade.error;
+        assert.equal(
+          (plain(upgrade.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster").inputs) as Obj)[
+            "version"
+          ],
+          "1.35.1-do.0",
+          "an upgrade goes through",
+        );
+      } finally {
+        doksLive.delete(name);
+      }
+    });
+
+    it("orders version slugs as the provider does, by number and then DigitalOcean's release", () => {
+      assert.ok(compareVersions("1.34.3-do.1", "1.35.1-do.0") < 0);
+      assert.ok(compareVersions("1.35.10-do.0", "1.35.9-do.0") > 0, "by number, not text");
+      assert.ok(compareVersions("1.35.1-do.0", "1.35.1-do.1") < 0);
+      assert.equal(compareVersions("1.35.1-do.0", "1.35.1-do.0"), 0);
     });
 
     it("stops before any DigitalOcean resource on a version prefix DigitalOcean does not offer", async () => {

@@ -42,6 +42,14 @@ export const fakeCloud = {
   callerArn: `arn:aws:sts::${FAKE.awsAccount}:assumed-role/platform-ci/ci-session`,
 };
 
+/** DOKS clusters that already run in the fake cloud, by name: their version. None by default. */
+export const doksLive = new Map<string, string>();
+
+/** A failed invoke as the engine reports it: a gRPC error whose details the SDK turns into the message. */
+function notFound(details: string): Error {
+  return Object.assign(new Error(details), { details });
+}
+
 /** A kubeconfig like the one DigitalOcean returns: a bearer token inside. */
 function doKubeconfig(clusterName: string, token: string): string {
   return [

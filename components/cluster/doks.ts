@@ -74,10 +74,28 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       { versionPrefix: cfg.versionPrefix },
       { parent: this, provider: digitaloceanProvider },
     );
-    const version = versions.apply((v) => {
+    // The version of the cluster as it runs now, read by name before anything changes; none on
+    // the first run. A version below it would make the provider replace the cluster.
+    const live = pulumi.output(
+      digitalocean.getKubernetesCluster({ name: clusterName }, { parent: this, provider: digitaloceanProvider }).then(
+        (c): string | undefined => c.version,
+        (e: unknown) => {
+          if (/Unable to find cluster with name/.test(String((e as Error | undefined)?.message ?? e))) return undefined;
+          throw e;
+        },
+      ),
+    );
+    const version = pulumi.all([versions, live]).apply(([v, running]) => {
+      const prefix = cfg.versionPrefix.replace(/\.$/, "");
       if (!v.latestVersion) {
         throw new pulumi.ResourceError(
-          `platform:cluster.doks.versionPrefix "${cfg.versionPrefix.replace(/\.$/, "")}" matches no version DigitalOcean offers; see \`doctl kubernetes options versions\``,
+          `platform:cluster.doks.versionPrefix "${prefix}" matches no version DigitalOcean offers; see \`doctl kubernetes options versions\``,
+          this,
+        );
+      }
+      if (running && compareVersions(v.latestVersion, running) < 0) {
+        throw new pulumi.ResourceError(
+          `platform:cluster.doks.versionPrefix "${prefix}" resolves to ${v.latestVersion}, below the ${running} that cluster ${clusterName} runs: DOKS cannot downgrade, and the provider would replace the cluster and everything on it; keep the prefix at or above the running minor version`,
           this,
         );
       }
@@ -167,6 +185,22 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
   }
+}
+
+/**
+ * Orders DOKS version slugs (`1.35.1-do.0`) as the provider's go-version does: numbers by value,
+ * then the `-do.N` release; negative when `a` is the older.
+ */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/[.-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const [pa, pb] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i] ?? 0, pb[i] ?? 0];
+    if (x === y) continue;
+    if (typeof x === "number" && typeof y === "number") return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
 }
 
 function poolArgs(pool: NodePoolConfig, clusterName: string) {
