@@ -344,7 +344,7 @@ const EKS_DESTROY_ORDER: readonly DestroyRule[] = [
   [ADDON(/coredns|ebs-csi|metrics-server/), NODES, "their pods run on the nodes"],
   [NODES, ADDON(/vpc-cni|kube-proxy/), "nodes need the CNI while they drain"],
   // Its own: each pool's node group and launch template share the pool's name.
-  [NODES, ["aws:ec2/launchTemplate:LaunchTemplate"], "a node group uses its launch template", true],
+  [NODES, ["aws:ec2/launchTemplate:LaunchTemplate"], "a node group uses its launch template", "paired"],
   [
     NODES,
     ATTACHMENT(/AmazonEKSWorkerNodePolicy|AmazonEKS_CNI_Policy|AmazonEC2ContainerRegistryReadOnly/),
