@@ -137,6 +137,22 @@ describe("GitHub workflows (.github/workflows)", () => {
     for (const [action, shas] of pins) assert.equal(shas.size, 1, `${action} is pinned to ${[...shas].join(" and ")}`);
   });
 
+  it("give DOKS jobs doctl, which the DOKS kubeconfig signs in through, and the token doctl reads", () => {
+    const setup = YAML.parse(
+      fs.readFileSync(path.join(ROOT, ".github", "actions", "setup", "action.yml"), "utf8"),
+    ) as Obj;
+    const doctl = (setup["runs"]["steps"] as Obj[]).find((s) => /doctl/.test(String(s["run"] ?? "")));
+    assert.ok(doctl, "the setup action installs no doctl");
+    assert.equal(doctl["if"], "inputs.provider == 'doks'");
+    assert.match(String(doctl["run"]), /go install github\.com\/digitalocean\/doctl\/cmd\/doctl@v\d+\.\d+\.\d+\n/);
+    // The provider reads DIGITALOCEAN_TOKEN, doctl DIGITALOCEAN_ACCESS_TOKEN (doctl's `auth` docs).
+    for (const { where, step } of allSteps()) {
+      const env = (step["env"] ?? {}) as Obj;
+      if (env["DIGITALOCEAN_TOKEN"] === undefined) continue;
+      assert.equal(env["DIGITALOCEAN_ACCESS_TOKEN"], env["DIGITALOCEAN_TOKEN"], `${where}: doctl gets no token`);
+    }
+  });
+
   it("grant nothing by default and each job only what it uses", () => {
     const allowed: Record<string, Record<string, string>> = {
       contents: { read: "*" },
