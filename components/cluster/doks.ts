@@ -80,7 +80,10 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       digitalocean.getKubernetesCluster({ name: clusterName }, { parent: this, provider: digitaloceanProvider }).then(
         (c): string | undefined => c.version,
         (e: unknown) => {
-          if (/Unable to find cluster with name/.test(String((e as Error | undefined)?.message ?? e))) return undefined;
+          // The data source's words for "none of that name" (datasource_kubernetes_cluster.go):
+          // "Unable to find cluster with name: <name>", or "No clusters found" on a 404 listing.
+          if (/Unable to find cluster with name|No clusters found/.test(String((e as Error | undefined)?.message ?? e)))
+            return undefined;
           throw e;
         },
       ),
