@@ -82,16 +82,44 @@ describe("GKE cluster", () => {
       });
     });
 
-    it("runs nodes as their own service account with only the logging and monitoring roles", () => {
+    it("keeps the nodes' way out and their grants until the node pools are gone", () => {
+      // Pulumi deletes a resource only after all that depend on it (pkg/resource/deploy/
+      // step_generator.go, GenerateDeletes: "We must not delete dependencies prior to their
+      // dependent nodes"). No input of a pool names the router, the NAT or the node account's
+      // grants, so only dependsOn keeps them while the pools, and the drain before them, go:
+      // private nodes have no external address and pull images through Cloud NAT (Google Cloud,
+      // "Cloud NAT overview": "Cloud NAT provides network address translation (NAT) for outbound
+      // traffic to the internet", for resources that include "Google Kubernetes Engine (GKE)
+      // clusters").
+      const pools = run.recorder.all("gcp:container/nodePool:NodePool");
+      assert.ok(pools.length > 0);
+      const wanted = [
+        one("compute/router:Router"),
+        one("compute/routerNat:RouterNat"),
+        ...run.recorder.all("gcp:projects/iAMMember:IAMMember"),
+      ];
+      for (const pool of pools) {
+        for (const r of wanted) assert.ok(dependsOn(pool).includes(r.name), `${pool.name} does not wait for ${r.name}`);
+      }
+    });
+
+    it("runs nodes as their own service account with only GKE's default node role", () => {
+      // Google Cloud, "Troubleshoot service accounts in GKE": "the IAM service accounts that your
+      // GKE nodes use must have all of the permissions that are included in the Kubernetes Engine
+      // Default Node Service Account (`roles/container.defaultNodeServiceAccount`) IAM role"; without
+      // them GKE cannot send logs and metrics or run the HPA's performance profile. The IAM docs
+      // ("Troubleshoot organization policy errors for service accounts") name that role for GKE's
+      // nodes and point to GKE's hardening guide, "Use least privilege IAM service accounts". It
+      // replaces logging.logWriter, monitoring.metricWriter, monitoring.viewer and
+      // stackdriver.resourceMetadata.writer.
       const account = inputs(one("serviceaccount/account:Account"));
       const email = `${account["accountId"]}@mock-project.iam.gserviceaccount.com`;
       const grants = run.recorder.all("gcp:projects/iAMMember:IAMMember").map(inputs);
-      assert.deepEqual(grants.map((g) => g["role"]).sort(), [
-        "roles/logging.logWriter",
-        "roles/monitoring.metricWriter",
-        "roles/monitoring.viewer",
-        "roles/stackdriver.resourceMetadata.writer",
-      ]);
+      assert.deepEqual(
+        grants.map((g) => g["role"]),
+        ["roles/container.defaultNodeServiceAccount"],
+      );
+      for (const g of grants) assert.equal(g["project"], cfg["project"]);
       for (const g of grants) assert.equal(g["member"], `serviceAccount:${email}`);
       for (const pool of run.recorder.all("gcp:container/nodePool:NodePool").map(inputs)) {
         assert.equal(pool["nodeConfig"]["serviceAccount"], email);

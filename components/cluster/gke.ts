@@ -31,13 +31,13 @@ export interface GkeClusterArgs {
   ephemeral?: boolean;
 }
 
-/** What the node service account may do: write logs, metrics and metadata, and read metrics; no more. */
-const GKE_NODE_ROLES = [
-  "roles/logging.logWriter",
-  "roles/monitoring.metricWriter",
-  "roles/monitoring.viewer",
-  "roles/stackdriver.resourceMetadata.writer",
-] as const;
+/**
+ * What the node service account may do: Google's least-privilege role for node service accounts
+ * (GKE's hardening guide, "Use least privilege IAM service accounts"), which holds what nodes need
+ * for logging, monitoring and the HPA's performance profile, and replaces the logging.logWriter,
+ * monitoring.metricWriter, monitoring.viewer and stackdriver.resourceMetadata.writer grants.
+ */
+const GKE_NODE_ROLES = ["roles/container.defaultNodeServiceAccount"] as const;
 
 /**
  * An API the cluster needs; enabled here, never disabled on destroy (other things may use them). A
@@ -65,11 +65,11 @@ export function boundedName(base: string, suffix: string, max: number): string {
 
 /**
  * A private, regional GKE cluster: its own VPC network and subnetwork with secondary ranges for
- * pods and services, Cloud NAT for egress, a node service account with only logging and
- * monitoring roles, a release channel, private nodes behind master authorized networks,
- * Workload Identity, Dataplane V2 (network policy enforced), Secrets encrypted with a Cloud KMS
- * key, shielded nodes, and deletion protection in prod. The kubeconfig runs
- * `gke-gcloud-auth-plugin`, so it holds no credential.
+ * pods and services, Cloud NAT for egress, a node service account with only GKE's default node
+ * role, a release channel, private nodes behind master authorized networks, Workload Identity,
+ * Dataplane V2 (network policy enforced), Secrets encrypted with a Cloud KMS key, shielded nodes,
+ * and deletion protection in prod. The kubeconfig runs `gke-gcloud-auth-plugin`, so it holds no
+ * credential.
  */
 export class GkeCluster extends pulumi.ComponentResource implements Cluster {
   public readonly name: pulumi.Output<string>;
@@ -142,7 +142,7 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
       { name: `${clusterName}-router`, region: cfg.region, network: network.id },
       child,
     );
-    new compute.RouterNat(
+    const nat = new compute.RouterNat(
       `${name}-nat`,
       {
         name: `${clusterName}-nat`,
@@ -164,13 +164,14 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
       { ...child, dependsOn: [iamApi] },
     );
     const nodeMember = pulumi.interpolate`serviceAccount:${nodeAccount.email}`;
-    for (const role of GKE_NODE_ROLES) {
-      new projects.IAMMember(
-        `${name}-nodes-${role.split("/")[1] ?? role}`,
-        { project: cfg.project, role, member: nodeMember },
-        { ...child, dependsOn: [resourceManagerApi] },
-      );
-    }
+    const nodeGrants = GKE_NODE_ROLES.map(
+      (role) =>
+        new projects.IAMMember(
+          `${name}-nodes-${role.split("/")[1] ?? role}`,
+          { project: cfg.project, role, member: nodeMember },
+          { ...child, dependsOn: [resourceManagerApi] },
+        ),
+    );
 
     // Key rings can never be deleted in Google Cloud; a random suffix lets a re-created stack
     // make a new one instead of failing on the old name.
@@ -319,8 +320,17 @@ export class GkeCluster extends pulumi.ComponentResource implements Cluster {
           },
         },
         // The autoscaler owns the size once the pool exists. A new name comes with every
-        // replacement, so the new pool can be made before the old one goes.
-        { ...child, ignoreChanges: ["initialNodeCount"], deleteBeforeReplace: false },
+        // replacement, so the new pool can be made before the old one goes. Nothing the pool
+        // reads names the router, the NAT or the node account's grants, yet private nodes pull
+        // images through Cloud NAT and log with those grants: waiting for them makes a destroy
+        // delete the pools (and the drain before them) first. They are made beside the control
+        // plane, far sooner.
+        {
+          ...child,
+          dependsOn: [router, nat, ...nodeGrants],
+          ignoreChanges: ["initialNodeCount"],
+          deleteBeforeReplace: false,
+        },
       );
     });
 
