@@ -8,6 +8,7 @@
 import { strict as assert } from "node:assert";
 import type { Recorded } from "./mocks";
 import { runProgram } from "./program";
+import { readStackConfig, stackFile } from "../scripts/synth/stack-config";
 
 /**
  * Seconds a create takes, per resource type, and where the figure comes from: the clouds'
@@ -41,6 +42,13 @@ const DURATIONS: Record<string, { seconds: number; why: string }> = {
     why: "1-2 minutes: EKS reports ACTIVE once the add-on's workloads are healthy",
   },
   "aws:eks/nodeGroup:NodeGroup": { seconds: 210, why: "3-4 minutes: instances boot, join and turn Ready" },
+  "aws:ec2/securityGroup:SecurityGroup": { seconds: 5, why: "create, then its rules, seconds" },
+  "aws:ec2/vpcEndpoint:VpcEndpoint": {
+    seconds: 120,
+    why: "an interface endpoint is pending for one to two minutes, and the provider waits for it (a gateway one, seconds)",
+  },
+  "aws:ec2/flowLog:FlowLog": { seconds: 5, why: "one API call; delivery starts later and is not awaited" },
+  "aws:iam/rolePolicy:RolePolicy": { seconds: 3, why: "seconds" },
   // --- Google Cloud ---
   "gcp:projects/service:Service": { seconds: 30, why: "enabling an API on a new project, under a minute" },
   "gcp:compute/network:Network": { seconds: 30, why: "a global operation, about half a minute" },
@@ -411,6 +419,31 @@ const EKS_DESTROY_ORDER: readonly DestroyRule[] = [
   [SUBNET, VPC, "subnets are in the VPC"],
   [ROUTES, VPC, "route tables are in the VPC"],
   [IGW, VPC, "the gateway is attached to the VPC"],
+  [NODES, ATTACHMENT(/AmazonEC2ContainerRegistryPullOnly/), "nodes keep their policies"],
+  [NODES, ["aws:ec2/vpcEndpoint:VpcEndpoint"], "nodes pull images and reach AWS APIs through the endpoints"],
+  [
+    ["aws:ec2/vpcEndpoint:VpcEndpoint", /endpoint-(ecr|sts|ec2)/],
+    ["aws:ec2/securityGroup:SecurityGroup", /endpoints/],
+    "interface endpoints are in their security group",
+  ],
+  [
+    ["aws:ec2/vpcEndpoint:VpcEndpoint", /endpoint-(ecr|sts|ec2)/],
+    ["aws:ec2/subnet:Subnet", /private/],
+    "interface endpoints sit in the private subnets",
+  ],
+  [
+    ["aws:ec2/vpcEndpoint:VpcEndpoint", /endpoint-s3/],
+    ["aws:ec2/routeTable:RouteTable", /private/],
+    "S3's routes are on the private route tables",
+  ],
+  [["aws:ec2/vpcEndpoint:VpcEndpoint"], VPC, "endpoints are in the VPC"],
+  [["aws:ec2/securityGroup:SecurityGroup"], VPC, "the group is in the VPC"],
+  [CLUSTER, ["aws:ec2/flowLog:FlowLog"], "the flow log records the VPC until the cluster is gone"],
+  [["aws:ec2/flowLog:FlowLog"], ["aws:cloudwatch/logGroup:LogGroup", /flow-logs/], "the flow log writes to its group"],
+  [["aws:ec2/flowLog:FlowLog"], ["aws:iam/rolePolicy:RolePolicy", /flow-logs/], "the service writes with its role"],
+  [["aws:ec2/flowLog:FlowLog"], VPC, "the flow log is the VPC's"],
+  [["aws:iam/rolePolicy:RolePolicy", /flow-logs/], ROLE(/flow-logs/), "an inline policy belongs to its role"],
+  [["aws:cloudwatch/logGroup:LogGroup"], ["aws:kms/key:Key"], "CloudWatch Logs uses the key to the end"],
 ];
 
 const matches = (nodes: readonly Node[], [type, name]: Pattern) =>
@@ -424,6 +457,121 @@ function counterparts(x: Node, ys: readonly Node[]): Node[] {
   if (same.length > 0) return same;
   if (ys.length === 1) return [...ys];
   return ys.filter((y) => indexOf(y) !== undefined && indexOf(y) === indexOf(x));
+}
+
+const GKE_NODES: Pattern = ["gcp:container/nodePool:NodePool"];
+const GKE_CLUSTER: Pattern = ["gcp:container/cluster:Cluster"];
+const GCP_NETWORK: Pattern = ["gcp:compute/network:Network"];
+const GCP_API = (name: RegExp): Pattern => ["gcp:projects/service:Service", name];
+
+/**
+ * The destroy order of a GKE stack, as pairs, by the rule of EKS_DESTROY_ORDER (GenerateDeletes:
+ * "We must not delete dependencies prior to their dependent nodes"): what is on the cluster, the
+ * provider, the node pools, then the network's way out and the network, the KMS grant, the
+ * service accounts, and the APIs last. Every Google Cloud resource is in at least one pair.
+ */
+const GKE_DESTROY_ORDER: readonly DestroyRule[] = [
+  [
+    ["kubernetes:argoproj.io/v1alpha1:Application", /^gitops-root-app$/],
+    ["command:local:Command", /^gitops-drain-command$/],
+    "the root app's cascade, then the drain",
+  ],
+  [
+    ["command:local:Command", /^gitops-drain-command$/],
+    ["kubernetes:helm.sh/v3:Release", /^argocd-release$/],
+    "the drain needs Argo CD",
+  ],
+  [["kubernetes:helm.sh/v3:Release"], K8S_PROVIDER, "objects on the cluster go before its provider"],
+  [K8S_PROVIDER, GKE_NODES, "the provider goes after all on it, before the nodes"],
+  // The way out: private nodes pull images and reach Google's APIs through Cloud NAT.
+  [GKE_NODES, ["gcp:compute/routerNat:RouterNat"], "private nodes go out through Cloud NAT"],
+  [GKE_NODES, ["gcp:compute/router:Router"], "Cloud NAT runs on the router"],
+  [GKE_NODES, ["gcp:projects/iAMMember:IAMMember"], "nodes log and send metrics with their account's grant"],
+  [GKE_NODES, ["gcp:serviceaccount/account:Account"], "nodes run as the node account"],
+  [GKE_NODES, GKE_CLUSTER, "node pools belong to the cluster"],
+  [["gcp:compute/routerNat:RouterNat"], ["gcp:compute/router:Router"], "a NAT is part of its router"],
+  [["gcp:compute/router:Router"], GCP_NETWORK, "the router is in the network"],
+  [GKE_CLUSTER, ["gcp:compute/subnetwork:Subnetwork"], "the cluster's nodes, pods and services use its ranges"],
+  [GKE_CLUSTER, ["gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"], "GKE decrypts Secrets until the cluster is gone"],
+  [GKE_CLUSTER, ["gcp:serviceaccount/account:Account"], "the short-lived default pool's nodes ran as it"],
+  [GKE_CLUSTER, GCP_API(/container$/), "the GKE API"],
+  [["gcp:compute/subnetwork:Subnetwork"], GCP_NETWORK, "the subnetwork is in the network"],
+  [["gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"], ["gcp:kms/cryptoKey:CryptoKey"], "the grant is on the key"],
+  [
+    ["gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"],
+    ["gcp:projects/serviceIdentity:ServiceIdentity"],
+    "the grant names GKE's agent",
+  ],
+  [["gcp:kms/cryptoKey:CryptoKey"], ["gcp:kms/keyRing:KeyRing"], "a key is in its ring"],
+  [["gcp:kms/keyRing:KeyRing"], GCP_API(/cloudkms$/), "the Cloud KMS API"],
+  [["gcp:projects/serviceIdentity:ServiceIdentity"], GCP_API(/container$/), "GKE's agent comes with the GKE API"],
+  [["gcp:projects/iAMMember:IAMMember"], ["gcp:serviceaccount/account:Account"], "the grant names the node account"],
+  [["gcp:projects/iAMMember:IAMMember"], GCP_API(/cloudresourcemanager$/), "project IAM is Resource Manager's"],
+  [["gcp:serviceaccount/account:Account"], GCP_API(/iam$/), "the IAM API"],
+  [GCP_NETWORK, GCP_API(/compute$/), "the Compute Engine API"],
+];
+
+const DOKS_CLUSTER: Pattern = ["digitalocean:index/kubernetesCluster:KubernetesCluster"];
+const DOKS_POOLS: Pattern = ["digitalocean:index/kubernetesNodePool:KubernetesNodePool"];
+
+/**
+ * The destroy order of a DOKS stack, by the same rule: what is on the cluster, the provider, the
+ * node pools beside the cluster's own, the cluster (with its first pool), the VPC. A stack with a
+ * single pool has no KubernetesNodePool; `destroyOrderGaps` is told so.
+ */
+const DOKS_DESTROY_ORDER: readonly DestroyRule[] = [
+  [
+    ["kubernetes:argoproj.io/v1alpha1:Application", /^gitops-root-app$/],
+    ["command:local:Command", /^gitops-drain-command$/],
+    "the root app's cascade, then the drain",
+  ],
+  [
+    ["command:local:Command", /^gitops-drain-command$/],
+    ["kubernetes:helm.sh/v3:Release", /^argocd-release$/],
+    "the drain needs Argo CD",
+  ],
+  [["kubernetes:helm.sh/v3:Release"], K8S_PROVIDER, "objects on the cluster go before its provider"],
+  [K8S_PROVIDER, DOKS_POOLS, "the provider goes after all on it, before the nodes"],
+  [K8S_PROVIDER, DOKS_CLUSTER, "the provider reaches the cluster's API; the first pool is the cluster's"],
+  [DOKS_POOLS, DOKS_CLUSTER, "node pools belong to the cluster"],
+  [DOKS_CLUSTER, ["digitalocean:index/vpc:Vpc"], "the cluster's nodes are in the VPC"],
+];
+
+/**
+ * What a destroy-order table leaves unstated or wrong on a graph: a pair whose first may go after
+ * its second, a pattern that matches nothing (unless its type is one of `mayBeAbsent`), and a
+ * resource of `cloud` (a type prefix) in no pair.
+ */
+function destroyOrderGaps(
+  nodes: readonly Node[],
+  rules: readonly DestroyRule[],
+  cloud: string,
+  mayBeAbsent: readonly string[] = [],
+): string[] {
+  const gaps: string[] = [];
+  const covered = new Set<string>();
+  for (const [first, then, why, paired] of rules) {
+    const a = matches(nodes, first);
+    const b = matches(nodes, then);
+    if (a.length === 0 || b.length === 0) {
+      const missing = a.length === 0 ? first : then;
+      if (!mayBeAbsent.includes(missing[0])) gaps.push(`no ${missing.join(" ")} in the graph`);
+      continue;
+    }
+    for (const x of a) {
+      const waits = waitsOn(nodes, x.urn);
+      const ys = paired ? counterparts(x, b) : b;
+      if (ys.length === 0) gaps.push(`${x.name} has no counterpart among ${then.join(" ")}`);
+      for (const y of ys) {
+        if (!waits.has(y.urn)) gaps.push(`${y.name} could be deleted before ${x.name} (${why})`);
+        covered.add(x.urn).add(y.urn);
+      }
+    }
+  }
+  for (const n of nodes) {
+    if (n.custom && n.type.startsWith(cloud) && !covered.has(n.urn)) gaps.push(`no pair states ${n.type} ${n.name}`);
+  }
+  return gaps;
 }
 
 describe("critical path to the root app", () => {
@@ -598,7 +746,36 @@ describe("critical path to the root app", () => {
             );
           });
         }
+
+        if (cloud === "gke") {
+          it("destroys every Google Cloud resource after all that uses it: the node pools before Cloud NAT", () => {
+            assert.deepEqual(destroyOrderGaps(nodes, GKE_DESTROY_ORDER, "gcp:"), []);
+          });
+        }
+        if (cloud === "doks") {
+          it("destroys every DigitalOcean resource after all that uses it: the cluster before its VPC", () => {
+            assert.deepEqual(destroyOrderGaps(nodes, DOKS_DESTROY_ORDER, "digitalocean:", [DOKS_POOLS[0]]), []);
+          });
+        }
       });
     }
   }
+});
+
+describe("destroy order of a DOKS stack with a second node pool", () => {
+  it("deletes the second pool after the provider and before the cluster", async () => {
+    const block = stackFile("stage")["platform:cluster"] as Record<string, any>;
+    const pools = block["doks"]["nodePools"] as Record<string, unknown>[];
+    const extra = { name: "work", machineType: "s-4vcpu-8gb", minNodes: 1, maxNodes: 3 };
+    const run = await runProgram(
+      "stage",
+      readStackConfig("stage", {
+        "platform:cluster": { ...block, doks: { ...block["doks"], nodePools: [...pools, extra] } },
+      }),
+    );
+    if (run.error) throw run.error;
+    const nodes = graphOf(run.recorder.resources);
+    assert.equal(matches(nodes, DOKS_POOLS).length, 1);
+    assert.deepEqual(destroyOrderGaps(nodes, DOKS_DESTROY_ORDER, "digitalocean:"), []);
+  });
 });

@@ -179,6 +179,34 @@ describe("DOKS cluster", () => {
       assert.deepEqual(run.recorder.resources, [], "nothing is registered first");
     });
 
+    it("autoscales a second pool in the cluster, and makes the Kubernetes provider wait for it", async () => {
+      // The first pool is the cluster's own; another is a KubernetesNodePool that nothing on the
+      // cluster names. Pulumi deletes a resource only after all that depend on it
+      // (pkg/resource/deploy/step_generator.go, GenerateDeletes: "We must not delete dependencies
+      // prior to their dependent nodes"): without the wait, a destroy could delete the pool while
+      // the provider still deletes what runs on it, and the drain with it.
+      const [system] = block["doks"]["nodePools"] as Obj[];
+      const run = await runProgram(
+        "stage",
+        withDoks({
+          nodePools: [system, { name: "work", machineType: "s-4vcpu-8gb", minNodes: 1, maxNodes: 3 }],
+        }),
+      );
+      if (run.error) throw run.error;
+      const pool = run.recorder.one("digitalocean:index/kubernetesNodePool:KubernetesNodePool");
+      const args = plain(pool.inputs) as Obj;
+      assert.equal(
+        args["clusterId"],
+        `${run.recorder.one("digitalocean:index/kubernetesCluster:KubernetesCluster").name}-id`,
+      );
+      assert.deepEqual(
+        [args["autoScale"], args["minNodes"], args["maxNodes"], args["nodeCount"]],
+        [true, 1, 3, undefined],
+      );
+      const provider = run.recorder.one("pulumi:providers:kubernetes");
+      assert.ok(provider.dependencies.includes(pool.urn), "the Kubernetes provider does not wait for the second pool");
+    });
+
     it("leaves the VPC's range to DigitalOcean unless vpcCidr is set", async () => {
       // terraform-provider-digitalocean, docs/resources/vpc.md, ip_range - (Optional): "Network
       // ranges cannot overlap with other networks in the same account and must be in range of

@@ -147,13 +147,14 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       },
       child,
     );
-    for (const pool of more) {
-      new digitalocean.KubernetesNodePool(
-        `${name}-${pool.name}`,
-        { clusterId: cluster.id, ...poolArgs(pool, clusterName), tags },
-        child,
-      );
-    }
+    const morePools = more.map(
+      (pool) =>
+        new digitalocean.KubernetesNodePool(
+          `${name}-${pool.name}`,
+          { clusterId: cluster.id, ...poolArgs(pool, clusterName), tags },
+          child,
+        ),
+    );
     this.name = cluster.name;
 
     // DigitalOcean's own kubeconfig carries a token that expires after seven days, and the drain
@@ -181,9 +182,13 @@ export class DoksCluster extends pulumi.ComponentResource implements Cluster {
       ),
     );
     this.deletesEverythingOnIt = cluster;
+    // The first pool comes with the cluster; the provider also waits for the others, so that
+    // Argo CD starts on all the nodes and a destroy deletes what is on the cluster, the drain
+    // included, before any pool goes.
     this.provider = clusterProvider(name, this, {
       kubeconfig: this.kubeconfig,
       clusterIdentifier: cluster.id,
+      readyAfter: morePools,
     });
 
     this.registerOutputs({ name: this.name, kubeconfig: this.kubeconfig, provider: this.provider, vpcId: vpc.id });
