@@ -183,7 +183,7 @@ describe("EKS cluster", () => {
           "controllerManager",
           "scheduler",
         ]);
-        const group = one("cloudwatch/logGroup:LogGroup");
+        const group = one("cloudwatch/logGroup:LogGroup", "cluster-logs");
         assert.equal(inputs(group)["name"], `/aws/eks/${inputs(cluster)["name"]}/cluster`);
         assert.equal(inputs(group)["retentionInDays"], cfg["logRetentionDays"]);
         assert.ok(depNames(cluster).includes(group.name), "EKS would create the group itself first, without retention");
@@ -358,16 +358,172 @@ describe("EKS cluster", () => {
         });
       });
 
-      it("attaches the AWS managed policies to the cluster and node roles", () => {
+      it("attaches the AWS managed policies to the cluster and node roles, nodes only pulling from ECR", () => {
         const attached = all("iam/rolePolicyAttachment:RolePolicyAttachment")
           .map((a) => inputs(a)["policyArn"])
           .sort();
+        // AWS, "Amazon EKS node IAM role": "Permissions for the kubelet to use container images from
+        // Amazon Elastic Container Registry (Amazon ECR), such as provided by the
+        // AmazonEC2ContainerRegistryPullOnly policy." ReadOnly also lists and describes every
+        // repository of the account.
+        assert.ok(!attached.includes("arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"));
+        const nodeRole = one("iam/role:Role", "cluster-node-role");
+        assert.ok(
+          all("iam/rolePolicyAttachment:RolePolicyAttachment").some(
+            (a) =>
+              inputs(a)["role"] === `${inputs(nodeRole)["namePrefix"]}mock` &&
+              inputs(a)["policyArn"] === "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+          ),
+          "the node role cannot pull images",
+        );
         assert.deepEqual(attached, [
-          "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+          "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
           "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
           "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
           "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
           "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
+        ]);
+      });
+
+      it("reaches ECR, STS and EC2 through interface endpoints in the private subnets, and S3 through a gateway endpoint", () => {
+        // AWS, "Private cluster requirements" (EKS User Guide): "Many AWS services support private
+        // clusters, but you must use a VPC endpoint", among them com.amazonaws.region-code.ecr.api,
+        // .ecr.dkr, .ec2, .sts and the S3 gateway endpoint; "Amazon ECR interface VPC endpoints":
+        // image layers come from S3, so the gateway endpoint goes on the nodes' route tables.
+        const region = String(cfg["region"]);
+        const endpoints = all("ec2/vpcEndpoint:VpcEndpoint");
+        const byService = Object.fromEntries(endpoints.map((e) => [inputs(e)["serviceName"], inputs(e)]));
+        assert.deepEqual(
+          Object.keys(byService).sort(),
+          ["ec2", "ecr.api", "ecr.dkr", "s3", "sts"].map((s) => `com.amazonaws.${region}.${s}`),
+        );
+        const privateSubnetIds = all("ec2/subnet:Subnet")
+          .filter((s) => s.name.includes("private"))
+          .map((s) => `${s.name}-id`);
+        const sg = one("ec2/securityGroup:SecurityGroup", "cluster-endpoints");
+        for (const service of ["ecr.api", "ecr.dkr", "sts", "ec2"]) {
+          const e = byService[`com.amazonaws.${region}.${service}`]!;
+          assert.equal(e["vpcEndpointType"], "Interface", service);
+          // Private DNS makes the service's own name answer inside the VPC (SDKs need no setting);
+          // it needs the VPC's DNS support and hostnames, both on.
+          assert.equal(e["privateDnsEnabled"], true, service);
+          assert.deepEqual(e["subnetIds"], privateSubnetIds, service);
+          assert.deepEqual(e["securityGroupIds"], [`${sg.name}-id`], service);
+          assert.equal(e["vpcId"], "cluster-vpc-id");
+        }
+        const s3 = byService[`com.amazonaws.${region}.s3`]!;
+        assert.equal(s3["vpcEndpointType"], "Gateway");
+        assert.deepEqual(
+          s3["routeTableIds"],
+          all("ec2/routeTable:RouteTable")
+            .filter((t) => t.name.includes("private"))
+            .map((t) => `${t.name}-id`),
+        );
+        // HTTPS from the VPC's range and nothing else; no egress (an endpoint only answers).
+        assert.deepEqual(inputs(sg)["ingress"], [
+          {
+            protocol: "tcp",
+            fromPort: 443,
+            toPort: 443,
+            cidrBlocks: [cfg["vpcCidr"]],
+            description: "HTTPS from the VPC",
+          },
+        ]);
+        assert.equal(inputs(sg)["egress"], undefined);
+        // A node boots with its image pulls going through them, and they outlive the nodes on destroy.
+        for (const g of all("eks/nodeGroup:NodeGroup")) {
+          for (const e of endpoints) assert.ok(g.dependencies.includes(e.urn), `${g.name} does not wait for ${e.name}`);
+        }
+      });
+
+      it("records the VPC's traffic in flow logs, kept as long as the control-plane logs, written through a role of their own", () => {
+        const name = String(stackFile(stack)["platform:cluster"].name);
+        const region = String(cfg["region"]);
+        const group = one("cloudwatch/logGroup:LogGroup", "cluster-flow-logs");
+        const groupArn = `arn:aws:logs:mock:${FAKE.awsAccount}:log-group:/aws/vpc/${name}/flow-logs`;
+        assert.equal(inputs(group)["name"], `/aws/vpc/${name}/flow-logs`);
+        assert.equal(inputs(group)["retentionInDays"], cfg["logRetentionDays"]);
+        const role = one("iam/role:Role", "cluster-flow-logs-role");
+        const flowLog = inputs(one("ec2/flowLog:FlowLog"));
+        assert.deepEqual(flowLog, {
+          vpcId: "cluster-vpc-id",
+          trafficType: "ALL",
+          logDestinationType: "cloud-watch-logs",
+          logDestination: groupArn,
+          iamRoleArn: `arn:aws:iam::${FAKE.awsAccount}:role/${inputs(role)["namePrefix"]}mock`,
+          tags: { Name: `${name}-flow-logs` },
+        });
+        // AWS, "IAM role for publishing flow logs to CloudWatch Logs": the trust policy "allows the
+        // flow logs service to assume the role", and "We recommend that you use the
+        // aws:SourceAccount and aws:SourceArn condition keys to protect yourself against the
+        // confused deputy problem".
+        assert.deepEqual(JSON.parse(inputs(role)["assumeRolePolicy"]).Statement, [
+          {
+            Effect: "Allow",
+            Principal: { Service: "vpc-flow-logs.amazonaws.com" },
+            Action: "sts:AssumeRole",
+            Condition: {
+              StringEquals: { "aws:SourceAccount": FAKE.awsAccount },
+              ArnLike: { "aws:SourceArn": `arn:aws:ec2:${region}:${FAKE.awsAccount}:vpc-flow-log/*` },
+            },
+          },
+        ]);
+        // The same page lists the actions (CreateLogGroup, CreateLogStream, PutLogEvents,
+        // DescribeLogGroups, DescribeLogStreams) on "*"; here they reach this group only.
+        const policy = one("iam/rolePolicy:RolePolicy", "cluster-flow-logs");
+        assert.equal(inputs(policy)["role"], `${inputs(role)["namePrefix"]}mock`);
+        assert.deepEqual(JSON.parse(inputs(policy)["policy"]).Statement, [
+          {
+            Effect: "Allow",
+            Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            Resource: [groupArn, `${groupArn}:*`],
+          },
+          {
+            Effect: "Allow",
+            Action: "logs:DescribeLogGroups",
+            Resource: `arn:aws:logs:${region}:${FAKE.awsAccount}:log-group:*`,
+          },
+        ]);
+        const fl = one("ec2/flowLog:FlowLog");
+        assert.ok(fl.dependencies.includes(policy.urn), "the service would write before its role may");
+        // From before the control plane's first interface to after its last.
+        assert.ok(depNames(one("eks/cluster:Cluster")).includes(fl.name));
+      });
+
+      it("encrypts both log groups with the cluster's KMS key, whose policy admits CloudWatch Logs of the region for those groups only", () => {
+        const name = String(stackFile(stack)["platform:cluster"].name);
+        const region = String(cfg["region"]);
+        const key = one("kms/key:Key");
+        const keyArn = `arn:aws:kms:mock:${FAKE.awsAccount}:key/mock-key`;
+        for (const g of all("cloudwatch/logGroup:LogGroup")) assert.equal(inputs(g)["kmsKeyId"], keyArn, g.name);
+        // AWS, "Encrypt log data in CloudWatch Logs using AWS KMS": the key policy lets
+        // "logs.region.amazonaws.com" use the key, and "CloudWatch Logs now supports encryption
+        // context, using kms:EncryptionContext:aws:logs:arn as the key and the ARN of the log group
+        // as the value". The first statement is KMS's default key policy, which the key had before
+        // (EKS's role uses it through IAM).
+        assert.deepEqual(JSON.parse(inputs(key)["policy"]).Statement, [
+          {
+            Sid: "Enable IAM User Permissions",
+            Effect: "Allow",
+            Principal: { AWS: `arn:aws:iam::${FAKE.awsAccount}:root` },
+            Action: "kms:*",
+            Resource: "*",
+          },
+          {
+            Sid: "CloudWatchLogsEncryptsTheClusterGroups",
+            Effect: "Allow",
+            Principal: { Service: `logs.${region}.amazonaws.com` },
+            Action: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+            Resource: "*",
+            Condition: {
+              ArnEquals: {
+                "kms:EncryptionContext:aws:logs:arn": [
+                  `arn:aws:logs:${region}:${FAKE.awsAccount}:log-group:/aws/eks/${name}/cluster`,
+                  `arn:aws:logs:${region}:${FAKE.awsAccount}:log-group:/aws/vpc/${name}/flow-logs`,
+                ],
+              },
+            },
+          },
         ]);
       });
 

@@ -141,6 +141,8 @@ function outputsFor(type: string, inputs: Record<string, unknown>): Record<strin
       };
     case "aws:kms/key:Key":
       return { ...inputs, arn: `arn:aws:kms:mock:${FAKE.awsAccount}:key/mock-key`, keyId: "mock-key" };
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return { ...inputs, arn: `arn:aws:logs:mock:${FAKE.awsAccount}:log-group:${String(inputs["name"])}` };
     case "aws:ec2/launchTemplate:LaunchTemplate":
       return { ...inputs, latestVersion: 1 };
     case "aws:eks/cluster:Cluster":

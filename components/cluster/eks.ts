@@ -31,6 +31,14 @@ export interface EksClusterArgs {
   ephemeral?: boolean;
 }
 
+/**
+ * The AWS APIs the VPC reaches through interface endpoints rather than NAT: ECR's API and
+ * registry (image pulls), STS (IRSA's AssumeRoleWithWebIdentity) and EC2 (the CNI, the CSI driver).
+ * Their names are `com.amazonaws.<region>.<service>`, as in the aws and aws-us-gov partitions; the
+ * China regions name some services `cn.com.amazonaws.…`, which this does not handle.
+ */
+const INTERFACE_ENDPOINTS = ["ecr.api", "ecr.dkr", "sts", "ec2"] as const;
+
 /** The five control-plane log types; all of them go to CloudWatch. */
 const EKS_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
 
@@ -191,19 +199,69 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
         { ...child, dependsOn: [igw] },
       );
     });
-    const privateRoutes = privateSubnets.map((subnet, i) => {
+    const privateNetwork = privateSubnets.map((subnet, i) => {
       const nat = nats[Math.min(i, nats.length - 1)];
       const table = new ec2.RouteTable(
         `${name}-private-${i}`,
         { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", natGatewayId: nat?.id }], tags: named(`private-${i}`) },
         child,
       );
-      return new ec2.RouteTableAssociation(
+      const association = new ec2.RouteTableAssociation(
         `${name}-private-${i}`,
         { subnetId: subnet.id, routeTableId: table.id },
         child,
       );
+      return { table, association };
     });
+    const privateTables = privateNetwork.map((p) => p.table);
+    const privateRoutes = privateNetwork.map((p) => p.association);
+
+    // AWS APIs from inside the VPC without the NAT gateways: image pulls (ECR's API and registry,
+    // whose layers come from S3), IRSA's STS calls and the EC2 calls of the CNI and the CSI
+    // driver. Interface endpoints sit in the private subnets and answer the services' own names
+    // (private DNS, which needs the VPC's DNS support and hostnames, both on); S3's gateway
+    // endpoint is a route on the private route tables. Each interface endpoint costs per zone-hour.
+    const endpointSg = new ec2.SecurityGroup(
+      `${name}-endpoints`,
+      {
+        namePrefix: `${clusterName}-endpoints-`,
+        description: "HTTPS from the VPC to the AWS API endpoints",
+        vpcId: vpc.id,
+        ingress: [
+          { protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: [cfg.vpcCidr], description: "HTTPS from the VPC" },
+        ],
+        // No egress: an endpoint only answers, and security groups are stateful.
+        tags: named("endpoints"),
+      },
+      child,
+    );
+    const interfaceEndpoints = INTERFACE_ENDPOINTS.map(
+      (service) =>
+        new ec2.VpcEndpoint(
+          `${name}-endpoint-${service.replace(".", "-")}`,
+          {
+            vpcId: vpc.id,
+            serviceName: `com.amazonaws.${cfg.region}.${service}`,
+            vpcEndpointType: "Interface",
+            privateDnsEnabled: true,
+            subnetIds: privateSubnets.map((s) => s.id),
+            securityGroupIds: [endpointSg.id],
+            tags: named(`endpoint-${service.replace(".", "-")}`),
+          },
+          child,
+        ),
+    );
+    const s3Endpoint = new ec2.VpcEndpoint(
+      `${name}-endpoint-s3`,
+      {
+        vpcId: vpc.id,
+        serviceName: `com.amazonaws.${cfg.region}.s3`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: privateTables.map((t) => t.id),
+        tags: named("endpoint-s3"),
+      },
+      child,
+    );
     this.network = {
       id: vpc.id,
       privateSubnetIds: privateSubnets.map((s) => s.id),
@@ -224,18 +282,27 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       { namePrefix: `${clusterName}-node-`, assumeRolePolicy: assumeRolePolicy("ec2.amazonaws.com") },
       child,
     );
+    // Pulling images is all a node does with ECR: PullOnly, not ReadOnly (which lists and
+    // describes every repository of the account as well).
     const nodePolicies = [
       "AmazonEKSWorkerNodePolicy",
       "AmazonEKS_CNI_Policy",
-      "AmazonEC2ContainerRegistryReadOnly",
+      "AmazonEC2ContainerRegistryPullOnly",
     ].map((p) => new iam.RolePolicyAttachment(`${name}-${p}`, { role: nodeRole.name, policyArn: managed(p) }, child));
 
+    // One key for Secrets and for the cluster's two log groups. Its policy is KMS's default one
+    // (the account administers it through IAM, which is how EKS's role uses it) plus CloudWatch
+    // Logs of this region, for these two groups only (the encryption context names the group).
+    const caller = getCallerIdentityOutput({}, { parent: this, provider: aws });
+    const account = caller.accountId;
+    const logGroupNames = [`/aws/eks/${clusterName}/cluster`, `/aws/vpc/${clusterName}/flow-logs`] as const;
     const secretsKey = new kms.Key(
       `${name}-secrets-key`,
       {
-        description: `Envelope encryption of Kubernetes Secrets in EKS cluster ${clusterName}`,
+        description: `Envelope encryption of Kubernetes Secrets, and of the control-plane and flow logs, of EKS cluster ${clusterName}`,
         enableKeyRotation: true,
         deletionWindowInDays: cfg.secretsKeyDeletionWindowDays,
+        policy: account.apply((acct) => keyPolicy(partition, cfg.region, acct, logGroupNames)),
       },
       child,
     );
@@ -248,8 +315,47 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     // EKS writes to this group; creating it here gives it a retention and removes it on destroy.
     const logGroup = new LogGroup(
       `${name}-logs`,
-      { name: `/aws/eks/${clusterName}/cluster`, retentionInDays: cfg.logRetentionDays },
+      { name: logGroupNames[0], retentionInDays: cfg.logRetentionDays, kmsKeyId: secretsKey.arn },
       child,
+    );
+
+    // VPC flow logs (all traffic, accepted and rejected) to a group of their own, written by the
+    // flow-logs service through a role that may write to that group only.
+    const flowLogGroup = new LogGroup(
+      `${name}-flow-logs`,
+      { name: logGroupNames[1], retentionInDays: cfg.logRetentionDays, kmsKeyId: secretsKey.arn },
+      child,
+    );
+    const flowLogsRole = new iam.Role(
+      `${name}-flow-logs-role`,
+      {
+        namePrefix: `${clusterName}-flow-logs-`,
+        assumeRolePolicy: account.apply((acct) => flowLogsTrustPolicy(partition, cfg.region, acct)),
+      },
+      child,
+    );
+    const flowLogsPolicy = new iam.RolePolicy(
+      `${name}-flow-logs`,
+      {
+        role: flowLogsRole.name,
+        policy: pulumi
+          .all([flowLogGroup.arn, account])
+          .apply(([arn, acct]) => flowLogsWritePolicy(arn, `arn:${partition}:logs:${cfg.region}:${acct}:log-group:*`)),
+      },
+      child,
+    );
+    const flowLog = new ec2.FlowLog(
+      `${name}-flow-logs`,
+      {
+        vpcId: vpc.id,
+        trafficType: "ALL",
+        logDestinationType: "cloud-watch-logs",
+        logDestination: flowLogGroup.arn,
+        iamRoleArn: flowLogsRole.arn,
+        tags: named("flow-logs"),
+      },
+      // The service writes as soon as the flow log exists: the role's policy comes first.
+      { ...child, dependsOn: [flowLogsPolicy] },
     );
 
     // --- Control plane -------------------------------------------------------------------------
@@ -281,7 +387,9 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
       {
         ...child,
         // The role's policy must be attached before EKS uses the role, and detached only after.
-        dependsOn: [...clusterPolicies, logGroup],
+        // The flow log records the VPC from before the control plane's first interface to after
+        // its last (on destroy it goes only once the cluster is gone).
+        dependsOn: [...clusterPolicies, logGroup, flowLog],
         // The provider marks the flag ForceNew (EKS reads it at creation only): a cluster created
         // with the creator as admin keeps it, rather than being replaced.
         ignoreChanges: ["accessConfig.bootstrapClusterCreatorAdminPermissions"],
@@ -313,10 +421,7 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
     const adminAccess = admins.map((principalArn, i) => grantAdmin(`${name}-admin-${i}`, principalArn));
     // The deployer, as an IAM principal: STS names an assumed role's session
     // (arn:aws:sts::ACCT:assumed-role/NAME/SESSION); getSessionContext gives the role's ARN.
-    const deployerArn = iam.getSessionContextOutput(
-      { arn: getCallerIdentityOutput({}, { parent: this, provider: aws }).arn },
-      { parent: this, provider: aws },
-    ).issuerArn;
+    const deployerArn = iam.getSessionContextOutput({ arn: caller.arn }, { parent: this, provider: aws }).issuerArn;
     // An exception to "no resources inside apply": whether the deployer needs an entry of its own
     // depends on who it is, which only the lookup knows (in a preview too, so the preview shows
     // it). It has one only when it is not an admin already, so `${name}-deployer` only ever holds
@@ -389,6 +494,8 @@ export class EksCluster extends pulumi.ComponentResource implements Cluster {
           ...nats,
           ...publicAssociations,
           ...privateRoutes,
+          ...interfaceEndpoints,
+          s3Endpoint,
           vpcCni,
           kubeProxy,
           ...deployer,
@@ -556,6 +663,76 @@ function irsaTrustPolicy(
           },
         },
       },
+    ],
+  });
+}
+
+/**
+ * The key policy of the cluster's key: KMS's default one (the account administers and uses the
+ * key through IAM), and CloudWatch Logs of this region may use it for the named log groups only.
+ */
+function keyPolicy(partition: string, region: string, account: string, groups: readonly string[]): string {
+  const dnsSuffix = partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "Enable IAM User Permissions",
+        Effect: "Allow",
+        Principal: { AWS: `arn:${partition}:iam::${account}:root` },
+        Action: "kms:*",
+        Resource: "*",
+      },
+      {
+        Sid: "CloudWatchLogsEncryptsTheClusterGroups",
+        Effect: "Allow",
+        Principal: { Service: `logs.${region}.${dnsSuffix}` },
+        Action: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        Resource: "*",
+        Condition: {
+          ArnEquals: {
+            "kms:EncryptionContext:aws:logs:arn": groups.map(
+              (g) => `arn:${partition}:logs:${region}:${account}:log-group:${g}`,
+            ),
+          },
+        },
+      },
+    ],
+  });
+}
+
+/** Trust policy of the flow-logs role: the flow-logs service, for this account's flow logs in this region. */
+function flowLogsTrustPolicy(partition: string, region: string, account: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Principal: { Service: "vpc-flow-logs.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: {
+          StringEquals: { "aws:SourceAccount": account },
+          ArnLike: { "aws:SourceArn": `arn:${partition}:ec2:${region}:${account}:vpc-flow-log/*` },
+        },
+      },
+    ],
+  });
+}
+
+/**
+ * What the flow-logs service does with the role: AWS's list of actions, on the flow-log group
+ * and its streams only (DescribeLogGroups takes no narrower resource than the region's groups).
+ */
+function flowLogsWritePolicy(groupArn: string, allGroupsArn: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+        Resource: [groupArn, `${groupArn}:*`],
+      },
+      { Effect: "Allow", Action: "logs:DescribeLogGroups", Resource: allGroupsArn },
     ],
   });
 }
