@@ -6,7 +6,7 @@
 import { parseCidr } from "./cidr";
 
 /** The widest block a prod API may admit: a /8. */
-export const PROD_WIDEST_PREFIX = 8;
+const PROD_WIDEST_PREFIX = 8;
 
 /**
  * What is wrong with a list of CIDR blocks that may reach the API, one phrase per problem

@@ -18,7 +18,7 @@ import {
   PRIVATE_RANGES,
   isNonPublicCidr,
 } from "./cidr";
-import { checkoutTree, type GitOpsTree, isExampleRepoURL } from "./gitops-tree";
+import { checkoutTree, type GitOpsTree, isExampleRepoURL, isSshGitUrl, scpGitUrl } from "./gitops-tree";
 
 /** Config namespace of this project (`name:` in Pulumi.yaml). */
 export const NAMESPACE = "platform";
@@ -136,9 +136,8 @@ function rule(typeError: string, problem: (s: string) => string | undefined) {
 }
 
 /** A Git repository URL Argo CD can clone: https or ssh, never with credentials inside. */
-const GIT_URL_SCP = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/;
 const gitUrl = rule("must be a Git URL", (s) => {
-  if (GIT_URL_SCP.test(s)) return undefined;
+  if (scpGitUrl(s)) return undefined;
   const example = "must be an https:// or ssh Git URL, like https://github.com/acme/platform.git";
   let url: URL;
   try {
@@ -760,8 +759,7 @@ export function configWarnings(config: PlatformConfig): string[] {
       `${NAMESPACE}:gitops.repoURL is still the example ${config.gitops.repoURL}: Argo CD cannot sync it until you set your own repository${config.environment === "dev" && !config.argocd.waitForHealthy ? ", and `pulumi up` does not wait for it" : ""}`,
     );
   }
-  const ssh =
-    /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:/.test(config.gitops.repoURL) || config.gitops.repoURL.startsWith("ssh:");
+  const ssh = isSshGitUrl(config.gitops.repoURL);
   if (ssh && !config.gitops.credentials) {
     warnings.push(
       `${NAMESPACE}:gitops.repoURL ${config.gitops.repoURL} is an ssh URL, and ${NAMESPACE}:gitopsCredentials holds no sshPrivateKey: Argo CD clones over ssh only with a key; set one, or use the repository's https URL`,
@@ -1032,13 +1030,13 @@ function checkArgoCdPin(version: string, rel: string, tree: GitOpsTree, problems
 }
 
 /** Argo CD's HA mode runs three redis-ha replicas, each on a node of its own. */
-export const HA_MIN_NODES = 3;
+const HA_MIN_NODES = 3;
 
 /**
  * The nodes a cluster has at the least: k3d's servers and agents, the cloud pools at their
  * minimum (GKE's per zone, in a region's three zones); undefined for a cluster made elsewhere.
  */
-export function minimumNodes(cluster: ClusterConfig): { nodes: number; from: string } | undefined {
+function minimumNodes(cluster: ClusterConfig): { nodes: number; from: string } | undefined {
   const pools = (key: string, list: NodePoolConfig[], perPool = 1) => ({
     nodes: list.reduce((n, p) => n + p.minNodes * perPool, 0),
     from: `${NAMESPACE}:cluster.${key}.nodePools minNodes${perPool > 1 ? ` (per zone, ${perPool} zones)` : ""}`,

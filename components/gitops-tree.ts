@@ -26,8 +26,22 @@ export function isExampleRepoURL(url: string): boolean {
   return url.startsWith(EXAMPLE_REPO_PREFIX);
 }
 
+/** Git's scp-like ssh form, `user@host:path`: the host and the path. */
+const SCP_GIT_URL = /^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):([A-Za-z0-9._~/-]+)$/;
+
+/** The host and path of an scp-like ssh Git URL (`git@github.com:acme/platform.git`), if it is one. */
+export function scpGitUrl(url: string): { host: string; path: string } | undefined {
+  const m = SCP_GIT_URL.exec(url);
+  return m ? { host: m[1] ?? "", path: m[2] ?? "" } : undefined;
+}
+
+/** Does Argo CD clone this URL over ssh (the scp-like form, or ssh://)? */
+export function isSshGitUrl(url: string): boolean {
+  return scpGitUrl(url) !== undefined || url.startsWith("ssh://");
+}
+
 /** The repository this program runs from: the folder of Pulumi.yaml. */
-export const REPOSITORY_ROOT = path.resolve(__dirname, "..");
+const REPOSITORY_ROOT = path.resolve(__dirname, "..");
 
 type Doc = { kind?: unknown; metadata?: { name?: unknown }; data?: Record<string, unknown>; spec?: unknown };
 

@@ -22,7 +22,7 @@ import * as path from "node:path";
 import * as YAML from "yaml";
 import type * as configModule from "../components/config";
 import type { ClusterProvider } from "../components/config";
-import { isExampleRepoURL } from "../components/gitops-tree";
+import { isExampleRepoURL, scpGitUrl } from "../components/gitops-tree";
 import { backendEnv, DELETE_UNREACHABLE, ROOT } from "./backend";
 import { CONFIG_KEY, ensureSealedSecretsKey } from "./sealed-secrets-key";
 import { readStackConfig } from "./synth/stack-config";
@@ -181,11 +181,11 @@ const HTTPS_HOSTS: ReadonlySet<string> = new Set(["github.com", "gitlab.com", "b
 function originUrl(): string | undefined {
   const r = run("git", ["remote", "get-url", "origin"]);
   const url = r.status === 0 ? r.stdout.trim() : "";
-  const scp = /^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):([A-Za-z0-9._~/-]+)$/.exec(url);
+  const scp = scpGitUrl(url);
   let host: string;
   let repoPath: string;
   if (scp) {
-    [host, repoPath] = [scp[1] ?? "", scp[2] ?? ""];
+    [host, repoPath] = [scp.host, scp.path];
   } else {
     let u: URL;
     try {
